@@ -1,0 +1,83 @@
+# Luukku: the two commands of the README (`make run`, `make test`) do all the
+# set-up on a fresh Debian 12 with Swift 6.3. `make help` lists every target.
+
+SHELL := /bin/bash
+export PATH := $(PATH):/opt/swift/usr/bin
+
+# Debian packages: libsrtp2 and OpenSSL for the relay, pkg-config to find
+# them, protoc for `make proto`, openssl for the development certificates.
+SYSTEM_PACKAGES := libsrtp2-dev libssl-dev pkg-config protobuf-compiler openssl ca-certificates
+
+CONFIG ?= config/luukku.example.json
+CERTS_DIR ?= certs/dev
+SECONDS ?= 60
+PROTOBUF_VERSION := 1.39.0
+PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
+FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
+
+.PHONY: help deps build run test lint format proto fuzz certs clean
+
+help:
+	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
+	@echo "make test       install what is missing, build with warnings as errors, run every test"
+	@echo "make lint       swift format lint (.swift-format, line length 120)"
+	@echo "make format     rewrite the sources in place with swift format"
+	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
+	@echo "make fuzz       fuzz the frame decoder for SECONDS (default 60): make fuzz SECONDS=900"
+	@echo "make certs      development CA and certificates in $(CERTS_DIR)"
+	@echo "make clean      remove build outputs"
+
+deps:
+	@scripts/install-system-packages $(SYSTEM_PACKAGES)
+
+build: deps
+	swift build
+
+# Made once; `certs/make-dev-certs --force certs/dev` starts over.
+certs: $(CERTS_DIR)/server.pem
+
+$(CERTS_DIR)/server.pem: | deps
+	certs/make-dev-certs $(CERTS_DIR)
+
+run: build certs
+	.build/debug/luukkud --config $(CONFIG)
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+lint:
+	swift format lint --strict --parallel --configuration .swift-format \
+	  Package.swift $$(find Sources Tests -name '*.swift' -not -path '*/Generated/*')
+
+format:
+	swift format format -i --parallel --configuration .swift-format \
+	  Package.swift $$(find Sources Tests -name '*.swift' -not -path '*/Generated/*')
+
+# protoc-gen-swift is built once from the mirrored swift-protobuf tag into
+# .build-protoc/; the generated code is committed, so builds never need it.
+$(PROTOC_GEN_SWIFT):
+	@mkdir -p .build-protoc
+	@[ -d .build-protoc/swift-protobuf ] || git clone -q --depth 1 --branch $(PROTOBUF_VERSION) \
+	  https://github.com/apple/swift-protobuf .build-protoc/swift-protobuf
+	cd .build-protoc/swift-protobuf && swift build -c release --product protoc-gen-swift
+
+proto: deps $(PROTOC_GEN_SWIFT)
+	rm -f Sources/LuukkuProtocol/Generated/*.pb.swift
+	protoc -I proto --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
+	  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+	  --swift_out=Sources/LuukkuProtocol/Generated proto/luukku/v1/*.proto
+
+# libFuzzer over framing + Envelope decoding (docs/fuzzing.md). A release
+# build: in a debug build with ASan the coverage counters come out empty here.
+# Seeds are the golden frames; findings land in .build-fuzz/artifacts/.
+fuzz: deps
+	swift build -c release --build-path .build-fuzz --sanitize=fuzzer --sanitize=address --product LuukkuFrameFuzzer
+	@mkdir -p .build-fuzz/corpus .build-fuzz/seeds .build-fuzz/artifacts
+	@for f in Tests/Fixtures/frames/*.hex; do \
+	  perl -ne 'chomp; print pack("H*", $$_)' "$$f" > .build-fuzz/seeds/$$(basename "$$f" .hex); done
+	SWIFT_BACKTRACE=enable=no $(FUZZER) .build-fuzz/corpus .build-fuzz/seeds \
+	  -max_total_time=$(SECONDS) -print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/
+
+clean:
+	rm -rf .build .build-fuzz

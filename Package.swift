@@ -1,0 +1,78 @@
+// swift-tools-version:6.2
+// Luukku: remote video-service broker for Finland's joint service points.
+// Module layout: ../shared/ARCHITECTURE.md and docs/README.md. Targets are added as they get content.
+import PackageDescription
+
+/// Our own targets build in Swift 6 mode with every warning an error; dependencies keep their own settings.
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "Luukku",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "luukkud", targets: ["luukkud"]),
+        .library(name: "LuukkuCore", targets: ["LuukkuCore"]),
+        .library(name: "LuukkuProtocol", targets: ["LuukkuProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // Domain types and the validated configuration model. No NIO, no I/O beyond reading the config file.
+        .target(name: "LuukkuCore", swiftSettings: strictSettings),
+
+        // The wire protocol: generated protobuf messages, framing, error codes.
+        .target(
+            name: "LuukkuProtocol",
+            dependencies: [
+                "LuukkuCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Generated/README.md"],
+            swiftSettings: strictSettings
+        ),
+
+        // libsrtp2 from Debian (libsrtp2-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CSRTP",
+            pkgConfig: "libsrtp2",
+            providers: [.apt(["libsrtp2-dev"])]
+        ),
+
+        // The daemon. Until issue 5 lands it validates its configuration and says what is not there yet.
+        .executableTarget(
+            name: "luukkud",
+            dependencies: [
+                "LuukkuCore",
+                "LuukkuProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // libFuzzer target over framing + Envelope decoding; `make fuzz` builds it with the fuzzer sanitizer.
+        .executableTarget(name: "LuukkuFrameFuzzer", dependencies: ["LuukkuProtocol"], swiftSettings: strictSettings),
+
+        .testTarget(name: "LuukkuCoreTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LuukkuProtocolTests",
+            dependencies: [
+                "LuukkuProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "CSRTPTests", dependencies: ["CSRTP"], swiftSettings: strictSettings),
+        // Runs certs/make-dev-certs and the luukkud executable as real processes.
+        .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+    ]
+)

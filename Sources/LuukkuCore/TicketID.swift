@@ -1,0 +1,24 @@
+/// A customer's place in a queue. The number is the ticket's stamp from the broker's one global sequence, so
+/// comparing two ids tells which request came first (FIFO within a queue, oldest-first across queues).
+///
+/// On the wire and in logs it is written `t-<number>`; it names no person.
+public struct TicketID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let stamp: UInt64
+
+    public init(stamp: UInt64) { self.stamp = stamp }
+
+    /// Parses the wire form `t-<decimal>`; returns `nil` for anything else.
+    public init?(wireValue: String) {
+        guard wireValue.hasPrefix("t-"), wireValue.utf8.count <= 22 else { return nil }
+        let digits = wireValue.dropFirst(2)
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let stamp = UInt64(digits)
+        else { return nil }
+        self.stamp = stamp
+    }
+
+    public var wireValue: String { "t-\(stamp)" }
+    public var description: String { wireValue }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.stamp < rhs.stamp }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import LuukkuProtocol
+import NIOCore
+import Testing
+
+/// The wire contract, pinned: each sample envelope must encode to the bytes in Tests/Fixtures/frames/<name>.hex
+/// and those bytes must decode to it. A renumbered field or a changed type breaks this test, which is the
+/// point: terminal vendors implement against these bytes (docs/protocol.md, "Versioning").
+///
+/// To add a fixture for a new message, add the sample and run once with LUUKKU_RECORD_FIXTURES=1; review the
+/// new file before committing it. Existing fixtures are never rewritten by recording.
+@Suite struct GoldenFrameTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures/frames")
+
+    static func hex(_ buffer: ByteBuffer) -> String {
+        buffer.readableBytesView.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func bytes(hex: String) throws -> [UInt8] {
+        let digits = Array(hex.filter { !$0.isWhitespace })
+        try #require(digits.count.isMultiple(of: 2))
+        return try stride(from: 0, to: digits.count, by: 2).map { i in
+            try #require(UInt8(String(digits[i...i + 1]), radix: 16))
+        }
+    }
+
+    @Test(arguments: SampleEnvelopes.all.map(\.name))
+    func sampleMatchesItsGoldenFrame(_ name: String) throws {
+        let envelope = SampleEnvelopes.all.first { $0.name == name }!.envelope
+        var encoded = ByteBuffer()
+        try EnvelopeCoding.encode(envelope, into: &encoded)
+        let file = Self.fixtures.appendingPathComponent("\(name).hex")
+
+        if !FileManager.default.fileExists(atPath: file.path),
+            ProcessInfo.processInfo.environment["LUUKKU_RECORD_FIXTURES"] == "1"
+        {
+            try FileManager.default.createDirectory(at: Self.fixtures, withIntermediateDirectories: true)
+            try (Self.hex(encoded) + "\n").write(to: file, atomically: true, encoding: .utf8)
+        }
+        let golden = try Self.bytes(hex: String(contentsOf: file, encoding: .utf8))
+        #expect(Self.hex(encoded) == Self.hex(ByteBuffer(bytes: golden)), "encoding of \(name) changed")
+
+        var buffer = ByteBuffer(bytes: golden)
+        var parser = FrameParser()
+        guard case .frame(let body) = try parser.parseStep(&buffer) else {
+            Issue.record("\(name).hex is not one whole frame")
+            return
+        }
+        #expect(buffer.readableBytes == 0)
+        #expect(try EnvelopeCoding.decode(frame: body) == envelope)
+    }
+
+    @Test func everyMessageKindInTheSchemaHasASample() throws {
+        // One sample per case of Envelope.message: a message added to the schema without a sample (and so
+        // without a golden frame) fails here.
+        let schema = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("proto/luukku/v1/envelope.proto"),
+            encoding: .utf8
+        )
+        let oneof = try #require(
+            schema.components(separatedBy: "oneof message {").last?.components(separatedBy: "}").first)
+        let fields = oneof.split(separator: "\n").filter { $0.contains("=") && $0.hasSuffix(";") }
+        let kinds = Set(SampleEnvelopes.all.compactMap { $0.envelope.message.map { "\($0)".prefix { $0 != "(" } } })
+        #expect(kinds.count == SampleEnvelopes.all.count, "two samples of one kind")
+        #expect(fields.count == kinds.count, "schema has \(fields.count) message kinds, samples cover \(kinds.count)")
+    }
+}
