@@ -32,7 +32,9 @@ public final class EnvelopeFrameDecoder: ByteToMessageDecoder {
         seenEOF: Bool
     ) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
-        try parser.finish(remaining: buffer.readableBytes)
+        // Without EOF the handler is being removed and NIO hands unread bytes to the next handler: that is
+        // not a truncation. With EOF, bytes of an unfinished frame are.
+        if seenEOF { try parser.finish(remaining: buffer.readableBytes) }
         return .needMoreData
     }
 }
