@@ -15,7 +15,7 @@ PROTOBUF_VERSION := 1.39.0
 PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
 FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
 
-.PHONY: help deps build run test lint format proto fuzz certs clean
+.PHONY: help deps build run test lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
@@ -24,6 +24,7 @@ help:
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
 	@echo "make fuzz       fuzz the frame decoder for SECONDS (default 60): make fuzz SECONDS=900"
+	@echo "make model      check the matcher's claim protocol with spin (models/matcher.pml)"
 	@echo "make certs      development CA and certificates in $(CERTS_DIR)"
 	@echo "make clean      remove build outputs"
 
@@ -78,6 +79,12 @@ fuzz: deps
 	  perl -ne 'chomp; print pack("H*", $$_)' "$$f" > .build-fuzz/seeds/$$(basename "$$f" .hex); done
 	SWIFT_BACKTRACE=enable=no $(FUZZER) .build-fuzz/corpus .build-fuzz/seeds \
 	  -max_total_time=$(SECONDS) -print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/
+
+# Exhaustive model check of the claim protocol, plus broken variants that
+# must fail (models/check). spin is only needed here.
+model: deps
+	@scripts/install-system-packages spin gcc
+	models/check
 
 clean:
 	rm -rf .build .build-fuzz
