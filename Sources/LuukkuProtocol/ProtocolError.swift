@@ -43,14 +43,18 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
     public let code: Code
     /// Safe detail added to the code's own text, e.g. "length 70000, limit 65536".
     public let detail: String?
+    private let fatalOverride: Bool?
 
-    public init(_ code: Code, detail: String? = nil) {
+    /// - Parameter fatal: overrides the code's usual fatality, for the few codes whose fatality depends on
+    ///   the state (`unexpectedMessage` is fatal before Welcome, docs/protocol.md "Errors").
+    public init(_ code: Code, detail: String? = nil, fatal: Bool? = nil) {
         self.code = code
         self.detail = detail
+        self.fatalOverride = fatal
     }
 
     /// Whether the connection is closed after this error is reported.
-    public var isFatal: Bool { code.isFatal }
+    public var isFatal: Bool { fatalOverride ?? code.isFatal }
 
     public var description: String {
         guard let detail else { return code.summary }

@@ -22,6 +22,9 @@ import Testing
         #expect(wire.fatal)
         #expect(wire.message == "frame larger than the negotiated maximum (length 70000, limit 65536)")
         #expect(!ProtocolError(.queueFull).wireMessage.fatal)
+        // A message before Hello: the same code, but the connection is closed.
+        #expect(!ProtocolError(.unexpectedMessage).wireMessage.fatal)
+        #expect(ProtocolError(.unexpectedMessage, fatal: true).wireMessage.fatal)
     }
 }
 
