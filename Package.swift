@@ -21,10 +21,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
     ],
     targets: [
         // Domain types and the validated configuration model. No NIO, no I/O beyond reading the config file.
         .target(name: "LuukkuCore", swiftSettings: strictSettings),
+
+        // Matching of tickets to experts (docs/matching.md). Depends on LuukkuCore only.
+        .target(
+            name: "LuukkuMatching",
+            dependencies: ["LuukkuCore", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strictSettings
+        ),
 
         // The wire protocol: generated protobuf messages, framing, error codes.
         .target(
@@ -71,6 +79,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "LuukkuMatchingTests", dependencies: ["LuukkuMatching"], swiftSettings: strictSettings),
         .testTarget(name: "CSRTPTests", dependencies: ["CSRTP"], swiftSettings: strictSettings),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
         .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
