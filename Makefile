@@ -68,6 +68,7 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	protoc -I proto --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
 	  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
 	  --swift_out=Sources/LuukkuProtocol/Generated proto/luukku/v1/*.proto
+	sha256sum proto/luukku/v1/*.proto > Sources/LuukkuProtocol/Generated/proto.sha256
 
 # libFuzzer over framing + Envelope decoding (docs/fuzzing.md). A release
 # build: in a debug build with ASan the coverage counters come out empty here.

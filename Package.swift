@@ -42,7 +42,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            exclude: ["Generated/README.md"],
+            exclude: ["Generated/README.md", "Generated/proto.sha256"],
             swiftSettings: strictSettings
         ),
 
