@@ -15,11 +15,13 @@ PROTOBUF_VERSION := 1.39.0
 PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
 FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
 
-.PHONY: help deps build run test lint format proto fuzz model certs clean
+.PHONY: help deps build run test test-tsan stress lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
 	@echo "make test       install what is missing, build with warnings as errors, run every test"
+	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
+	@echo "make stress     the concurrent matcher stress test in its long mode (millions of operations)"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
@@ -46,6 +48,18 @@ run: build certs
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+	$(MAKE) --no-print-directory test-tsan
+
+# ThreadSanitizer over the concurrent code (the matcher), in its own build
+# folder; halt_on_error makes any report fail the run.
+test-tsan: deps
+	swift build --build-tests --sanitize=thread --build-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread --build-path .build-tsan \
+	  --filter LuukkuMatchingTests
+
+stress: deps
+	swift build --build-tests
+	LUUKKU_STRESS_LONG=1 swift test --skip-build --filter ConcurrentMatcherStressTests
 
 lint:
 	swift format lint --strict --parallel --configuration .swift-format \
@@ -88,4 +102,4 @@ model: deps
 	models/check
 
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz .build-tsan

@@ -134,6 +134,9 @@ public struct MatchingStateMachine: Sendable {
     /// The expert an open ticket is offered to.
     public func offeredTo(_ ticket: TicketID) -> ExpertID? { tickets[ticket]?.offeredTo }
 
+    /// The ticket offered to the expert, if any (for an expert's console that reconnects, and for tests).
+    public func offer(for expert: ExpertID) -> TicketID? { experts[expert]?.offered }
+
     /// Whether the expert is available and not holding an offer.
     public func isAvailable(_ expert: ExpertID) -> Bool { experts[expert]?.idleSince != nil }
 

@@ -5,18 +5,6 @@ import Testing
 /// Random sequences of requests, cancels, presence changes, accepts and declines, with the policy's
 /// invariants checked after every step against a plain model of what is open.
 @Suite struct MatchingPropertyTests {
-    /// A small deterministic generator (SplitMix64) so a failing seed can be replayed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func invariantsHoldAfterEveryStep(seed: UInt64) throws {
         var random = SplitMix(state: seed)
