@@ -15,13 +15,14 @@ PROTOBUF_VERSION := 1.39.0
 PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
 FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
 
-.PHONY: help deps build run test test-tsan stress lint format proto fuzz model certs clean
+.PHONY: help deps build run test test-tsan stress bench-matcher lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
 	@echo "make test       install what is missing, build with warnings as errors, run every test"
 	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
 	@echo "make stress     the concurrent matcher stress test in its long mode (millions of operations)"
+	@echo "make bench-matcher  matcher baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
@@ -56,6 +57,9 @@ test-tsan: deps
 	swift build --build-tests --sanitize=thread --build-path .build-tsan
 	TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread --build-path .build-tsan \
 	  --filter LuukkuMatchingTests
+
+bench-matcher: deps
+	Benchmarks/bench-matcher
 
 stress: deps
 	swift build --build-tests

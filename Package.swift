@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
+        // Benchmarks only.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // Domain types and the validated configuration model. No NIO, no I/O beyond reading the config file.
@@ -66,6 +68,16 @@ let package = Package(
 
         // libFuzzer target over framing + Envelope decoding; `make fuzz` builds it with the fuzzer sanitizer.
         .executableTarget(name: "LuukkuFrameFuzzer", dependencies: ["LuukkuProtocol"], swiftSettings: strictSettings),
+
+        // make bench-matcher (docs/benchmarks.md); built in release by the Makefile.
+        .executableTarget(
+            name: "luukku-bench-matcher",
+            dependencies: [
+                "LuukkuMatching", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/MatcherBenchmark",
+            swiftSettings: strictSettings
+        ),
 
         .testTarget(name: "LuukkuCoreTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
         .testTarget(

@@ -72,4 +72,6 @@ public actor ActorMatcher {
 
     public func expertUnavailable(_ expert: ExpertID) -> Bool { state.expertUnavailable(expert) }
     public func position(of ticket: TicketID) -> Int? { state.position(of: ticket) }
+    public func offer(for expert: ExpertID) -> TicketID? { state.offer(for: expert) }
+    public func isAvailable(_ expert: ExpertID) -> Bool { state.isAvailable(expert) }
 }
