@@ -19,7 +19,7 @@ FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
-	@echo "make test       install what is missing, build with warnings as errors, run every test"
+	@echo "make test       install what is missing, build with warnings as errors, run every test + TSan pass"
 	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
 	@echo "make stress     the concurrent matcher stress test in its long mode (millions of operations)"
 	@echo "make bench-matcher  matcher baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
@@ -67,11 +67,11 @@ stress: deps
 
 lint:
 	swift format lint --strict --parallel --configuration .swift-format \
-	  Package.swift $$(find Sources Tests -name '*.swift' -not -path '*/Generated/*')
+	  Package.swift $$(find Sources Tests Benchmarks -name '*.swift' -not -path '*/Generated/*')
 
 format:
 	swift format format -i --parallel --configuration .swift-format \
-	  Package.swift $$(find Sources Tests -name '*.swift' -not -path '*/Generated/*')
+	  Package.swift $$(find Sources Tests Benchmarks -name '*.swift' -not -path '*/Generated/*')
 
 # protoc-gen-swift is built once from the mirrored swift-protobuf tag into
 # .build-protoc/; the generated code is committed, so builds never need it.
