@@ -22,7 +22,7 @@ help:
 	@echo "make test       install what is missing, build with warnings as errors, run every test + TSan pass"
 	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
 	@echo "make stress     the concurrent matcher stress test in its long mode (millions of operations)"
-	@echo "make bench-matcher  matcher baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
+	@echo "make bench-matcher  lock-free matcher vs locked and actor baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"

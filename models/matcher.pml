@@ -15,6 +15,12 @@
  * process looks again. Each atomic { } below is one compare-and-swap of the
  * Swift implementation; everything between them may interleave.
  *
+ * The loops are LockFreeMatcher's: an arrival or a decline runs matchQueue
+ * (pairs until none is seen; an expert it had to give back is paired by it
+ * at once), an expert who becomes available runs matchSelf (claims itself
+ * for the oldest waiting ticket, and stops when it holds an offer or is no
+ * longer available).
+ *
  * Checked:
  *   - a ticket is never offered to two experts at once      (assert in CLAIM)
  *   - an expert never holds two offers                       (assert in CLAIM)
@@ -64,20 +70,14 @@ bit idle[NE];        /* the expert finished matching and waits for an offer */
 #define allIdle (idle[0] && idle[NE - 1] && estate[0] == E_AVAILABLE && estate[NE - 1] == E_AVAILABLE)
 #define final(t) (tstate[t] == T_CONNECTED || tstate[t] == T_CANCELLED)
 
-/* Find the oldest waiting ticket and the first available expert (the
- * longest idle one in the implementation), snapshotting the waiting
- * versions of older tickets for the ordering check. Inlines are textual:
- * they use the caller's locals t, e, i, ok and snap. */
-inline pick() {
+/* Find the oldest waiting ticket, snapshotting the waiting versions of older
+ * tickets for the ordering check. Inlines are textual: they use the caller's
+ * locals t, e, i, ok and snap. */
+inline pickTicket() {
   {
     t = 0;
     do
     :: t < NT && tstate[t] != T_WAITING -> t++
-    :: else -> break
-    od;
-    e = 0;
-    do
-    :: e < NE && estate[e] != E_AVAILABLE -> e++
     :: else -> break
     od;
     i = 0;
@@ -86,6 +86,19 @@ inline pick() {
     :: else -> break
     od;
     i = 0
+  }
+}
+
+/* The oldest waiting ticket and the first available expert (the longest idle
+ * one in the implementation). */
+inline pick() {
+  {
+    pickTicket();
+    e = 0;
+    do
+    :: e < NE && estate[e] != E_AVAILABLE -> e++
+    :: else -> break
+    od
   }
 }
 
@@ -115,14 +128,61 @@ inline forget() {
   }
 }
 
-/* Try to match until no (waiting ticket, available expert) pair is seen.
+/* Claim 2, after claim 1 reserved expert e for ticket t: ok = 1 when the
+ * ticket was offered; ok = 0 when it was not waiting any more, and the expert
+ * got its availability back.
  *
- * The scan is read-only and the first claim is a compare-and-swap on what it
- * found, so they are one atomic step here: a scan that went stale before the
- * CAS only makes the CAS fail and the loop scan again, which adds no state
- * the merged step does not reach. The second claim stays a separate step:
- * everything may happen between the two claims. */
-inline tryMatch() {
+ * The scan and claim 1 are one atomic step in the loops below: the scan is
+ * read-only and claim 1 is a compare-and-swap on what it found, so a scan
+ * that went stale only makes that CAS fail and the loop scan again, which
+ * adds no state the merged step does not reach. Claim 2 stays a separate
+ * step: everything may happen between the two claims. */
+inline claimTicket() {
+  atomic { if
+           :: tstate[t] == T_WAITING -> tstate[t] = T_OFFERED; offer(); ok = 1
+           :: else -> ok = 0
+           fi };
+  if
+  :: ok -> atomic { assert(holding[e] == NONE); holding[e] = t; estate[e] = E_OFFERED }
+#ifdef BROKEN_BACKOUT
+  :: else -> skip                                           /* no back-out */
+#else
+  :: else -> estate[e] = E_AVAILABLE                        /* back out claim 1 */
+#endif
+  fi
+}
+
+/* LockFreeMatcher.matchExpert: while expert x is available, it claims itself
+ * for the oldest waiting ticket, until it holds an offer or sees none. An
+ * expert reserved by another process counts as not available: that process
+ * either offers it a ticket or backs out and runs this loop for it. */
+inline matchSelf(x) {
+  do
+  :: atomic {
+       pickTicket();
+       if
+       :: estate[x] != E_AVAILABLE || t == NT -> ok = 2
+       :: else -> e = x; estate[e] = E_RESERVED; ok = 1      /* claim 1: itself */
+       fi
+     };
+     if
+     :: ok == 2 -> forget(); break
+     :: else ->
+        claimTicket();
+        if
+        :: ok -> forget(); break
+        :: else -> forget()
+        fi
+     fi
+  od
+}
+
+/* LockFreeMatcher.matchQueue, run after a ticket arrives or is declined:
+ * match the oldest waiting ticket with the first available expert until no
+ * such pair is seen. When claim 2 fails, the expert that got its
+ * availability back is paired by this process (matchSelf), since others may
+ * have passed it over while it was reserved. */
+inline matchQueue() {
   do
 #ifdef BROKEN_ORDER
   :: atomic {
@@ -152,19 +212,11 @@ inline tryMatch() {
      if
      :: ok == 2 -> forget(); break
      :: else ->
-        atomic { if                                               /* claim 2: the ticket */
-                 :: tstate[t] == T_WAITING -> tstate[t] = T_OFFERED; offer(); ok = 1
-                 :: else -> ok = 0
-                 fi };
+        claimTicket();
         if
-        :: ok -> atomic { assert(holding[e] == NONE); holding[e] = t; estate[e] = E_OFFERED }
-#ifdef BROKEN_BACKOUT
-        :: else -> skip                                           /* no back-out */
-#else
-        :: else -> estate[e] = E_AVAILABLE                        /* back out claim 1 */
-#endif
-        fi;
-        forget()
+        :: ok -> forget()
+        :: else -> b = e; forget(); matchSelf(b); b = 0
+        fi
      fi
 #endif
   od
@@ -174,12 +226,12 @@ inline tryMatch() {
  * each arrival followed by an attempt to match, concurrently with the experts
  * matching, declining, accepting and finishing, and with the cancel. */
 proctype Arrivals() {
-  byte t, e, i, ok; byte snap[NT];
+  byte t, e, i, ok, b; byte snap[NT];
   byte next = 0;
   do
   :: next < NT ->
      atomic { tstate[next] = T_WAITING; wver[next]++; next++ };
-     tryMatch()
+     matchQueue()
   :: else -> break
   od
 }
@@ -196,9 +248,9 @@ proctype Cancel() {
 }
 
 proctype Expert(byte me) {
-  byte t, e, i, ok; byte snap[NT];
+  byte t, e, i, ok, b; byte snap[NT];
   byte mine;
-  tryMatch();
+  matchSelf(me);
   idle[me] = 1;
 end_idle:
   do
@@ -210,7 +262,10 @@ end_idle:
         atomic { if
                  :: tstate[mine] == T_OFFERED -> tstate[mine] = T_WAITING; holder[mine] = NONE; wver[mine]++
                  :: else -> skip          /* cancelled meanwhile: a withdrawn offer */
-                 fi }
+                 fi };
+        /* the decline leaves the expert unavailable and matches the queue */
+        atomic { holding[me] = NONE; estate[me] = E_BUSY };
+        matchQueue()
      :: true ->                           /* accept, unless cancelled meanwhile */
         atomic { if
                  :: tstate[mine] == T_OFFERED -> tstate[mine] = T_CONNECTED; estate[me] = E_BUSY
@@ -219,7 +274,7 @@ end_idle:
      fi;
      /* session over (or offer gone): wrap-up done, available again */
      atomic { holding[me] = NONE; estate[me] = E_AVAILABLE; mine = 0 };
-     tryMatch();
+     matchSelf(me);
      idle[me] = 1
   od
 }

@@ -17,6 +17,7 @@ struct Workload {
     static let queues: [QueueKey] = (0..<10).flatMap { agency in
         [LanguageCode.finnish, .swedish].map { QueueKey(agency: AgencyID("agency-\(agency)")!, language: $0) }
     }
+    static let capacityPerQueue = 100_000
     static let experts: [(ExpertID, [QueueKey])] = {
         var random = SplitMix(state: 2_026)
         return (0..<2_000).map { i in
@@ -72,28 +73,28 @@ func runSync(_ matcher: some ConcurrentMatcher, thread: Int, threads: Int, opera
         switch workload.next() {
         case .request(let queue):
             let start = clock.now
-            guard let (ticket, match) = try? matcher.request(queue) else { continue }
+            guard let (ticket, matches) = try? matcher.request(queue) else { continue }
             let elapsed = clock.now - start
             mine.append(ticket)
-            if let match {
-                result.matches += 1
-                if match.ticket == ticket { _ = result.latency.record(UInt64(elapsed.nanoseconds)) }
+            result.matches += matches.count
+            if matches.contains(where: { $0.ticket == ticket }) {
+                _ = result.latency.record(UInt64(elapsed.nanoseconds))
             }
         case .cancel:
             if let ticket = mine.popLast() { _ = matcher.cancel(ticket) }
         case .expert(let expert, let skills, let roll):
             if let ticket = matcher.offer(for: expert) {
                 if roll < 90 {
-                    if matcher.accept(ticket, by: expert), matcher.expertAvailable(expert, queues: skills) != nil {
-                        result.matches += 1
+                    if matcher.accept(ticket, by: expert) {
+                        result.matches += (try? matcher.expertAvailable(expert, queues: skills))?.count ?? 0
                     }
-                } else if matcher.decline(ticket, by: expert) != nil {
-                    result.matches += 1
+                } else {
+                    result.matches += matcher.decline(ticket, by: expert).count
                 }
             } else if roll < 5 {
                 _ = matcher.expertUnavailable(expert)
-            } else if !matcher.isAvailable(expert), matcher.expertAvailable(expert, queues: skills) != nil {
-                result.matches += 1
+            } else if !matcher.isAvailable(expert) {
+                result.matches += (try? matcher.expertAvailable(expert, queues: skills))?.count ?? 0
             }
         }
         if mine.count > 64 { mine.removeFirst(32) }
@@ -154,9 +155,15 @@ struct Measurement {
     var p50: Double
     var p99: Double
     var p999: Double
+    /// Matches per 1,000 operations and open tickets left at the end: the same workload should give about
+    /// the same for every matcher, which shows they did the same work (and how deep the queues got).
+    var matchesPerThousand: Double
+    var openAtEnd: Int
 }
 
-func summarize(_ name: String, threads: Int, elapsed: Duration, results: [ThreadResult]) -> Measurement {
+func summarize(
+    _ name: String, threads: Int, operations: Int, elapsed: Duration, results: [ThreadResult], openAtEnd: Int
+) -> Measurement {
     var latency = results[0].latency
     for other in results.dropFirst() { latency.add(other.latency) }
     let matches = results.map(\.matches).reduce(0, +)
@@ -166,12 +173,14 @@ func summarize(_ name: String, threads: Int, elapsed: Duration, results: [Thread
         matchesPerSecond: Double(matches) / elapsed.seconds,
         p50: Double(latency.valueAtPercentile(50)) / 1_000,
         p99: Double(latency.valueAtPercentile(99)) / 1_000,
-        p999: Double(latency.valueAtPercentile(99.9)) / 1_000
+        p999: Double(latency.valueAtPercentile(99.9)) / 1_000,
+        matchesPerThousand: Double(matches) * 1_000 / Double(threads * operations),
+        openAtEnd: openAtEnd
     )
 }
 
-func measureLocked(threads: Int, operations: Int) -> Measurement {
-    let matcher = LockedMatcher(capacityPerQueue: 100_000)
+/// Runs `runSync` on `threads` threads of their own against one matcher.
+func measureThreads(_ name: String, _ matcher: some ConcurrentMatcher, threads: Int, operations: Int) -> Measurement {
     let results = UnsafeMutableBufferPointer<ThreadResult>.allocate(capacity: threads)
     results.initialize(repeating: ThreadResult())
     defer { results.deallocate() }
@@ -186,11 +195,14 @@ func measureLocked(threads: Int, operations: Int) -> Measurement {
         }
     }
     done.wait()
-    return summarize("locked", threads: threads, elapsed: ContinuousClock.now - start, results: Array(results))
+    let elapsed = ContinuousClock.now - start
+    let open = Workload.queues.map { matcher.snapshot(of: $0).depth }.reduce(0, +)
+    return summarize(
+        name, threads: threads, operations: operations, elapsed: elapsed, results: Array(results), openAtEnd: open)
 }
 
 func measureActor(threads: Int, operations: Int) async -> Measurement {
-    let matcher = ActorMatcher(capacityPerQueue: 100_000)
+    let matcher = ActorMatcher(capacityPerQueue: Workload.capacityPerQueue)
     let start = ContinuousClock.now
     let results = await withTaskGroup(of: ThreadResult.self) { group in
         for thread in 0..<threads {
@@ -198,7 +210,11 @@ func measureActor(threads: Int, operations: Int) async -> Measurement {
         }
         return await group.reduce(into: []) { $0.append($1) }
     }
-    return summarize("actor", threads: threads, elapsed: ContinuousClock.now - start, results: results)
+    let elapsed = ContinuousClock.now - start
+    var open = 0
+    for queue in Workload.queues { open += await matcher.snapshot(of: queue).depth }
+    return summarize(
+        "actor", threads: threads, operations: operations, elapsed: elapsed, results: results, openAtEnd: open)
 }
 
 @main
@@ -209,24 +225,34 @@ struct MatcherBenchmark {
         let threadCounts = arguments.count > 2 ? arguments[2].split(separator: ",").compactMap { Int($0) } : [1, 2, 4]
         var rows: [Measurement] = []
         for threads in threadCounts {
-            rows.append(measureLocked(threads: threads, operations: operations))
+            // Each matcher fresh for each run; the same capacity for all.
+            let lockFree = LockFreeMatcher(
+                queues: Workload.queues, experts: Workload.experts, capacityPerQueue: Workload.capacityPerQueue)
+            rows.append(measureThreads("lockfree", lockFree, threads: threads, operations: operations))
+            let locked = LockedMatcher(capacityPerQueue: Workload.capacityPerQueue)
+            rows.append(measureThreads("locked", locked, threads: threads, operations: operations))
             rows.append(await measureActor(threads: threads, operations: operations))
         }
-        print("| matcher | threads | matches/s | request p50 us | p99 us | p99.9 us |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| matcher | threads | matches/s | request p50 us | p99 us | p99.9 us | matches/1k ops | open at end |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows {
             print(
                 "| \(row.name) | \(row.threads) | \(Int(row.matchesPerSecond)) | "
-                    + String(format: "%.2f | %.2f | %.2f |", row.p50, row.p99, row.p999)
+                    + String(format: "%.2f | %.2f | %.2f | %.1f |", row.p50, row.p99, row.p999, row.matchesPerThousand)
+                    + " \(row.openAtEnd) |"
             )
         }
-        let locked = rows.first { $0.name == "locked" && $0.threads == 2 } ?? rows[0]
-        let actor = rows.first { $0.name == "actor" && $0.threads == 2 } ?? rows[1]
+        // The summary is taken at 2 threads (issue 3), or the first thread count when 2 was not run.
+        let summaryThreads = threadCounts.contains(2) ? 2 : threadCounts[0]
+        func row(_ name: String) -> Measurement { rows.first { $0.name == name && $0.threads == summaryThreads }! }
+        let lockFree = row("lockfree")
+        let locked = row("locked")
+        let actor = row("actor")
         print(
-            "matcher: lockfree_mps=n/a locked_mps=\(Int(locked.matchesPerSecond)) "
-                + "actor_mps=\(Int(actor.matchesPerSecond)) ratio_vs_locked=n/a "
-                + String(format: "p99_us=%.2f", locked.p99)
-                + " (lock-free matcher not written yet; p99 is the locked matcher's)"
+            "matcher: lockfree_mps=\(Int(lockFree.matchesPerSecond)) locked_mps=\(Int(locked.matchesPerSecond)) "
+                + "actor_mps=\(Int(actor.matchesPerSecond)) "
+                + String(format: "ratio_vs_locked=%.2f ", lockFree.matchesPerSecond / locked.matchesPerSecond)
+                + String(format: "p99_us=%.2f", lockFree.p99)
         )
     }
 }

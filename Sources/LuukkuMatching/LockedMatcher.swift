@@ -1,8 +1,8 @@
 import Foundation
 import LuukkuCore
 
-/// ``MatchingStateMachine`` behind one lock: the baseline the lock-free matcher must beat, and the simplest
-/// correct ``ConcurrentMatcher``.
+/// ``MatchingStateMachine`` behind one lock: the baseline ``LockFreeMatcher`` must beat, and the simplest
+/// correct ``ConcurrentMatcher``. It takes any queue and expert, where ``LockFreeMatcher`` knows its own.
 ///
 /// `NSLock` rather than `Synchronization.Mutex`: ThreadSanitizer reports false races on `Mutex` on Linux
 /// (../shared/FACTS.md), and the stress test runs this class under TSan.
@@ -16,11 +16,12 @@ public final class LockedMatcher: ConcurrentMatcher, @unchecked Sendable {
         state = MatchingStateMachine(capacityPerQueue: capacityPerQueue)
     }
 
-    public func request(_ queue: QueueKey) throws(MatcherError) -> (ticket: TicketID, match: Match?) {
+    public func request(_ queue: QueueKey) throws(MatcherError) -> (ticket: TicketID, matches: [Match]) {
         let result: Result<(ticket: TicketID, match: Match?), MatcherError> = lock.withLock {
             do throws(MatcherError) { return .success(try state.request(queue)) } catch { return .failure(error) }
         }
-        return try result.get()
+        let (ticket, match) = try result.get()
+        return (ticket, match.map { [$0] } ?? [])
     }
 
     public func cancel(_ ticket: TicketID) -> CancelOutcome { lock.withLock { state.cancel(ticket) } }
@@ -29,12 +30,12 @@ public final class LockedMatcher: ConcurrentMatcher, @unchecked Sendable {
         lock.withLock { state.accept(ticket, by: expert) }
     }
 
-    public func decline(_ ticket: TicketID, by expert: ExpertID) -> Match? {
-        lock.withLock { state.decline(ticket, by: expert) }
+    public func decline(_ ticket: TicketID, by expert: ExpertID) -> [Match] {
+        lock.withLock { state.decline(ticket, by: expert) }.map { [$0] } ?? []
     }
 
-    public func expertAvailable(_ expert: ExpertID, queues: [QueueKey]) -> Match? {
-        lock.withLock { state.expertAvailable(expert, queues: queues) }
+    public func expertAvailable(_ expert: ExpertID, queues: [QueueKey]) -> [Match] {
+        lock.withLock { state.expertAvailable(expert, queues: queues) }.map { [$0] } ?? []
     }
 
     public func expertUnavailable(_ expert: ExpertID) -> Bool { lock.withLock { state.expertUnavailable(expert) } }
@@ -72,6 +73,7 @@ public actor ActorMatcher {
 
     public func expertUnavailable(_ expert: ExpertID) -> Bool { state.expertUnavailable(expert) }
     public func position(of ticket: TicketID) -> Int? { state.position(of: ticket) }
+    public func snapshot(of queue: QueueKey) -> (depth: Int, oldestWaiting: TicketID?) { state.snapshot(of: queue) }
     public func offer(for expert: ExpertID) -> TicketID? { state.offer(for: expert) }
     public func isAvailable(_ expert: ExpertID) -> Bool { state.isAvailable(expert) }
 }

@@ -204,6 +204,11 @@ public struct MatcherError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: Hashable, Sendable {
         /// The queue holds as many open tickets as configured (`QUEUE_FULL` on the wire).
         case queueFull
+        /// The matcher does not serve this queue, or the expert does not serve it (``LockFreeMatcher`` knows
+        /// its queues and each expert's from the configuration).
+        case unknownQueue
+        /// The expert is not in the matcher's roster.
+        case unknownExpert
     }
 
     public let code: Code
@@ -213,6 +218,8 @@ public struct MatcherError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch code {
         case .queueFull: "the queue is full"
+        case .unknownQueue: "the queue is not served here"
+        case .unknownExpert: "the expert is not in the roster"
         }
     }
 }

@@ -8,7 +8,8 @@ import Testing
 /// - no ticket accepted twice, none both accepted and cancelled;
 /// - no ticket offered to two experts at once, no expert holding two offers;
 /// - no available expert beside a waiting ticket of its queues (no missed match);
-/// - every ticket accounted for exactly once: created = accepted + cancelled + open.
+/// - every ticket accounted for exactly once: created = accepted + cancelled + open;
+/// - every offer an expert holds was returned as a match by some call (none made and left unreported).
 /// (That no older waiting ticket is overtaken is checked step by step in MatchingPropertyTests, where the
 /// order of events is known.)
 ///
@@ -31,21 +32,34 @@ import Testing
         var accepted: Set<TicketID> = []
         var cancelled: Set<TicketID> = []
         var violations: [String] = []
+        /// Every (ticket, expert) pair some call returned as a match.
+        var reported: Set<Match> = []
 
-        func note(_ body: (Observations) -> Void) { lock.withLock { body(self) } }
+        func note<T>(_ body: (Observations) -> T) -> T { lock.withLock { body(self) } }
+    }
+
+    static let experts: [(ExpertID, [QueueKey])] = (0..<24).map { i in
+        let skills = (0..<(1 + i % 3)).map { queues[(i * 5 + $0 * 3) % queues.count] }
+        return (ExpertID("e-\(i)")!, Array(Set(skills)).sorted())
     }
 
     @Test func lockedMatcherKeepsItsInvariantsUnderConcurrency() {
         Self.stress(LockedMatcher(capacityPerQueue: 1_000))
     }
 
+    @Test func lockFreeMatcherKeepsItsInvariantsUnderConcurrency() {
+        Self.stress(LockFreeMatcher(queues: Self.queues, experts: Self.experts, capacityPerQueue: 1_000))
+    }
+
+    /// A small capacity, so that the rings come round many times and requests meet full queues.
+    @Test func lockFreeMatcherKeepsItsInvariantsWithSmallRings() {
+        Self.stress(
+            LockFreeMatcher(queues: Self.queues, experts: Self.experts, capacityPerQueue: 8, ringCapacity: 16))
+    }
+
     /// Experts are owned by threads (thread `i` drives experts `i, i + threads, ...`), as an expert's console
     /// is one connection; tickets are requested and cancelled by any thread, as terminals are many.
     static func stress(_ matcher: some ConcurrentMatcher) {
-        let experts: [(ExpertID, [QueueKey])] = (0..<24).map { i in
-            let skills = (0..<(1 + i % 3)).map { queues[(i * 5 + $0 * 3) % queues.count] }
-            return (ExpertID("e-\(i)")!, Array(Set(skills)).sorted())
-        }
         let observations = Observations()
         var open: [[TicketID]] = Array(repeating: [], count: threads)
 
@@ -62,9 +76,12 @@ import Testing
                 for _ in 0..<operationsPerThreadPerRound {
                     switch Int.random(in: 0..<10, using: &random) {
                     case 0...2:
-                        if let (ticket, _) = try? matcher.request(queues.randomElement(using: &random)!) {
+                        if let (ticket, matches) = try? matcher.request(queues.randomElement(using: &random)!) {
                             mine.append(ticket)
-                            observations.note { $0.created += 1 }
+                            observations.note { o in
+                                o.created += 1
+                                o.reported.formUnion(matches)
+                            }
                         }
                     case 3:
                         guard !mine.isEmpty else { continue }
@@ -95,19 +112,25 @@ import Testing
                                     }
                                 }
                             } else {
-                                _ = matcher.decline(ticket, by: expert)
+                                let matches = matcher.decline(ticket, by: expert)
+                                observations.note { $0.reported.formUnion(matches) }
                             }
                         } else if Int.random(in: 0..<5, using: &random) == 0 {
                             _ = matcher.expertUnavailable(expert)
                         } else if !matcher.isAvailable(expert) {
-                            _ = matcher.expertAvailable(expert, queues: skills)
+                            do {
+                                let matches = try matcher.expertAvailable(expert, queues: skills)
+                                observations.note { $0.reported.formUnion(matches) }
+                            } catch {
+                                observations.note { $0.violations.append("\(expert): \(error)") }
+                            }
                         }
                     }
                 }
                 slots[thread] = mine
             }
             open = Array(results)
-            check(matcher, experts: experts, observations: observations, round: round)
+            check(matcher, observations: observations, round: round)
         }
         observations.note { o in
             #expect(o.violations.isEmpty, "\(o.violations.prefix(5))")
@@ -119,7 +142,6 @@ import Testing
     /// The quiescent-point invariants.
     static func check(
         _ matcher: some ConcurrentMatcher,
-        experts: [(ExpertID, [QueueKey])],
         observations: Observations,
         round: Int
     ) {
@@ -127,6 +149,10 @@ import Testing
         for (expert, skills) in experts {
             if let ticket = matcher.offer(for: expert) {
                 #expect(offered.updateValue(expert, forKey: ticket) == nil, "round \(round): \(ticket) offered twice")
+                let queue = skills.first { queue in
+                    observations.note { $0.reported.contains(Match(ticket: ticket, expert: expert, queue: queue)) }
+                }
+                #expect(queue != nil, "round \(round): \(expert) holds \(ticket), which no call reported")
                 #expect(!matcher.isAvailable(expert), "round \(round): \(expert) available while holding an offer")
             }
             if matcher.isAvailable(expert) {

@@ -8,12 +8,7 @@ import Testing
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func invariantsHoldAfterEveryStep(seed: UInt64) throws {
         var random = SplitMix(state: seed)
-        let queues = ["kela", "vero", "te"].flatMap { agency in
-            [LanguageCode.finnish, .swedish].map { QueueKey(agency: AgencyID(agency)!, language: $0) }
-        }
-        let experts = (0..<6).map { i in
-            (ExpertID("e-\(i)")!, Array(queues.shuffled(using: &random).prefix(Int.random(in: 1...3, using: &random))))
-        }
+        let (queues, experts) = Sample.randomRoster(using: &random)
         var machine = MatchingStateMachine(capacityPerQueue: 50)
         var open: [TicketID: QueueKey] = [:]  // waiting or offered
         var offers: [ExpertID: TicketID] = [:]
