@@ -21,7 +21,7 @@ help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
 	@echo "make test       install what is missing, build with warnings as errors, run every test + TSan pass"
 	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
-	@echo "make stress     the concurrent matcher stress test in its long mode (millions of operations)"
+	@echo "make stress     the concurrent matcher stress and ordering tests in their long mode (millions of operations)"
 	@echo "make bench-matcher  lock-free matcher vs locked and actor baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
@@ -52,18 +52,20 @@ test: deps
 	$(MAKE) --no-print-directory test-tsan
 
 # ThreadSanitizer over the concurrent code (the matcher), in its own build
-# folder; halt_on_error makes any report fail the run.
+# folder; halt_on_error makes any report fail the run. The same build
+# perturbs the schedule (MATCHER_SCHEDULE_CHAOS: threads yield at random
+# atomic operations), so the concurrent tests meet the races they look for.
+TSAN_FLAGS := --sanitize=thread --build-path .build-tsan -Xswiftc -DMATCHER_SCHEDULE_CHAOS
 test-tsan: deps
-	swift build --build-tests --sanitize=thread --build-path .build-tsan
-	TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread --build-path .build-tsan \
-	  --filter LuukkuMatchingTests
+	swift build --build-tests $(TSAN_FLAGS)
+	TSAN_OPTIONS=halt_on_error=1 swift test --skip-build $(TSAN_FLAGS) --filter LuukkuMatchingTests
 
 bench-matcher: deps
 	Benchmarks/bench-matcher
 
 stress: deps
 	swift build --build-tests
-	LUUKKU_STRESS_LONG=1 swift test --skip-build --filter ConcurrentMatcherStressTests
+	LUUKKU_STRESS_LONG=1 swift test --skip-build --filter "ConcurrentMatcherStressTests|ConcurrentOrderTests"
 
 lint:
 	swift format lint --strict --parallel --configuration .swift-format \

@@ -1,5 +1,11 @@
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A fixed-size array of atomic 64-bit words, allocated once and freed with its owner: the storage of
 /// ``LockFreeMatcher``.
 ///
@@ -39,42 +45,71 @@ struct AtomicWords: ~Copyable {
     // its own method; the plain names are sequentially consistent.
 
     @inline(__always) func load(_ index: Int) -> UInt64 {
-        base[index &* stride].load(ordering: .sequentiallyConsistent)
+        perturbSchedule()
+        return base[index &* stride].load(ordering: .sequentiallyConsistent)
     }
 
-    @inline(__always) func loadRelaxed(_ index: Int) -> UInt64 { base[index &* stride].load(ordering: .relaxed) }
+    @inline(__always) func loadRelaxed(_ index: Int) -> UInt64 {
+        perturbSchedule()
+        return base[index &* stride].load(ordering: .relaxed)
+    }
 
     @inline(__always) func store(_ index: Int, _ value: UInt64) {
+        perturbSchedule()
         base[index &* stride].store(value, ordering: .sequentiallyConsistent)
     }
 
     @inline(__always) func storeRelaxed(_ index: Int, _ value: UInt64) {
+        perturbSchedule()
         base[index &* stride].store(value, ordering: .relaxed)
     }
 
     /// Compare-and-swap: `true` when the word held `expected` and now holds `desired`.
     @inline(__always) func exchange(_ index: Int, expected: UInt64, desired: UInt64) -> Bool {
-        base[index &* stride].compareExchange(expected: expected, desired: desired, ordering: .sequentiallyConsistent)
-            .exchanged
+        perturbSchedule()
+        return base[index &* stride].compareExchange(
+            expected: expected, desired: desired, ordering: .sequentiallyConsistent
+        ).exchanged
     }
 
     /// Adds `delta` (two's complement, so a negative `Int` subtracts) and returns the new value as a signed
     /// number: the counters kept here may dip below zero for a moment (LockFreeMatcher's comments say when).
     @inline(__always) @discardableResult func add(_ index: Int, _ delta: Int) -> Int {
+        perturbSchedule()
         let new = base[index &* stride].wrappingAdd(UInt64(bitPattern: Int64(delta)), ordering: .sequentiallyConsistent)
         return Int(Int64(bitPattern: new.newValue))
     }
 
     @inline(__always) @discardableResult func addRelaxed(_ index: Int, _ delta: Int) -> Int {
+        perturbSchedule()
         let new = base[index &* stride].wrappingAdd(UInt64(bitPattern: Int64(delta)), ordering: .relaxed)
         return Int(Int64(bitPattern: new.newValue))
     }
 
     /// Adds one and returns the value before.
     @inline(__always) func nextRelaxed(_ index: Int) -> UInt64 {
-        base[index &* stride].wrappingAdd(1, ordering: .relaxed).oldValue
+        perturbSchedule()
+        return base[index &* stride].wrappingAdd(1, ordering: .relaxed).oldValue
     }
 }
+
+/// Schedule perturbation for the concurrency tests: in a build with `-DMATCHER_SCHEDULE_CHAOS` (`make
+/// test-tsan` makes one), one atomic operation in 16 first yields the processor, so that other threads run in
+/// the windows between two steps of the claim protocol, which on an idle machine are a few nanoseconds wide
+/// and almost never interleaved. Compiled out of every other build.
+@inline(__always) func perturbSchedule() {
+    #if MATCHER_SCHEDULE_CHAOS
+        // A shared counter scrambled by a multiplier: cheap, and no per-thread state to keep.
+        let tick = ScheduleChaos.ticks.wrappingAdd(1, ordering: .relaxed).newValue &* 0x9E37_79B9_7F4A_7C15
+        if tick >> 60 == 0 { sched_yield() }
+    #endif
+}
+
+#if MATCHER_SCHEDULE_CHAOS
+    enum ScheduleChaos {
+        static let ticks = Atomic<UInt64>(0)
+    }
+#endif
 
 extension Int {
     /// The smallest power of two at least `self` (for positive `self`).
