@@ -27,7 +27,7 @@ help:
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
 	@echo "make fuzz       fuzz the frame decoder for SECONDS (default 60): make fuzz SECONDS=900"
-	@echo "make model      check the matcher's claim protocol with spin (models/matcher.pml)"
+	@echo "make model      check the matcher's claim protocol with spin (models/matcher.pml, models/handover.pml)"
 	@echo "make certs      development CA and certificates in $(CERTS_DIR)"
 	@echo "make clean      remove build outputs"
 
