@@ -39,50 +39,53 @@ import LuukkuCore
 public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
     // @unchecked Sendable is safe: after `init` every stored property is either immutable or an
     // `AtomicWords` table, whose words are only touched through atomic operations.
+    //
+    // The claim protocol is in LockFreeMatcher+Claims.swift, the rings in LockFreeMatcher+Ring.swift. The
+    // stored properties are internal (not private) for those files; nothing outside the matcher uses them.
 
     /// Largest number of open (waiting or offered) tickets in one queue.
     public let capacityPerQueue: Int
 
-    private let queueKeys: [QueueKey]
-    private let queueIndex: [QueueKey: Int]
-    private let expertIDs: [ExpertID]
-    private let expertIndex: [ExpertID: Int]
+    let queueKeys: [QueueKey]
+    let queueIndex: [QueueKey: Int]
+    let expertIDs: [ExpertID]
+    let expertIndex: [ExpertID: Int]
     /// The queues of expert `e` are `skillQueues[skillStart[e] ..< skillStart[e + 1]]`; bit `i` of an expert
     /// word's mask stands for its `i`-th skill.
-    private let skillStart: [Int]
-    private let skillQueues: [Int]
+    let skillStart: [Int]
+    let skillQueues: [Int]
     /// The experts who serve queue `q` are `memberExperts[memberStart[q] ..< memberStart[q + 1]]`, with the
     /// bit that queue has in each one's mask.
-    private let memberStart: [Int]
-    private let memberExperts: [Int]
-    private let memberBits: [UInt16]
+    let memberStart: [Int]
+    let memberExperts: [Int]
+    let memberBits: [UInt16]
 
-    private let ringShift: Int
-    private let ringMask: UInt64
-    private let slotMask: UInt64
+    let ringShift: Int
+    let ringMask: UInt64
+    let slotMask: UInt64
 
     /// The one global sequence: ticket stamps and idle stamps. Starts at 1 (stamp 0 is never issued).
-    private let sequence = AtomicWords(count: 1, spacing: .ownCacheLines)
+    let sequence = AtomicWords(count: 1, spacing: .ownCacheLines)
     /// Ticket slots (``TicketWord``) and their places (``TicketPlace``).
-    private let tickets: AtomicWords
-    private let places: AtomicWords
+    let tickets: AtomicWords
+    let places: AtomicWords
     /// Per expert (``ExpertWord``).
-    private let experts: AtomicWords
+    let experts: AtomicWords
     /// Per queue: ring cells (``RingCell``), `ringSize` each, and the queue's counters.
-    private let rings: AtomicWords
+    let rings: AtomicWords
     /// Next position to fill; may lag one behind a filled cell, which the next producer fixes.
-    private let tails: AtomicWords
+    let tails: AtomicWords
     /// Positions below the head are closed and their cells may be refilled.
-    private let heads: AtomicWords
+    let heads: AtomicWords
     /// ``ScanHint``: where a scan for the first waiting ticket starts.
-    private let hints: AtomicWords
+    let hints: AtomicWords
     /// Open tickets (waiting or offered). May exceed the truth for a moment (a request counts itself in
     /// before it is stored, and counts itself out if the queue is full).
-    private let openCounts: AtomicWords
+    let openCounts: AtomicWords
     /// At least the number of available or reserved experts of the queue: raised before an expert becomes
     /// available and lowered after it stops being so, so it never under-counts (``longestIdle(in:)`` relies on
     /// that).
-    private let availableCounts: AtomicWords
+    let availableCounts: AtomicWords
 
     /// Makes a matcher for a fixed set of queues and experts.
     /// - Parameters:
@@ -357,231 +360,5 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
         guard let expert = expertIndex[expertID] else { return false }
         let state = ExpertWord.state(experts.load(expert))
         return state == ExpertWord.available || state == ExpertWord.reserved
-    }
-
-    // MARK: Claims (docs/matching.md, models/matcher.pml)
-
-    /// Matches the oldest waiting ticket of the queue with its longest-idle expert until one side is empty.
-    private func matchQueue(_ q: Int, into matches: inout [Match]) {
-        while let ticket = firstWaiting(in: q), let (expert, word) = longestIdle(in: q) {
-            // Claim 1: the expert.
-            let reserved = ExpertWord.with(state: ExpertWord.reserved, word)
-            guard experts.exchange(expert, expected: word, desired: reserved) else { continue }
-            // Claim 2: the ticket. If it fails, the expert is available again and nobody else knows: a
-            // concurrent arrival in another of its queues may have seen it reserved and gone. Pair it now.
-            if !offer(ticket.stamp, in: q, to: expert, availability: word, into: &matches) {
-                matchExpert(expert, into: &matches)
-            }
-        }
-    }
-
-    /// Gives an available expert the oldest waiting ticket across its queues, until it is no longer
-    /// available or none of its queues has a waiting ticket.
-    private func matchExpert(_ expert: Int, into matches: inout [Match]) {
-        while true {
-            let word = experts.load(expert)
-            // Reserved: the claimer either offers it a ticket or backs out and calls this itself.
-            guard ExpertWord.state(word) == ExpertWord.available else { return }
-            var best: (queue: Int, stamp: UInt64)?
-            var mask = ExpertWord.mask(word)
-            while mask != 0 {
-                let q = skillQueues[skillStart[expert] + mask.trailingZeroBitCount]
-                mask &= mask - 1
-                if let ticket = firstWaiting(in: q), ticket.stamp < best?.stamp ?? .max { best = (q, ticket.stamp) }
-            }
-            guard let best else { return }
-            let reserved = ExpertWord.with(state: ExpertWord.reserved, word)
-            guard experts.exchange(expert, expected: word, desired: reserved) else { continue }
-            if offer(best.stamp, in: best.queue, to: expert, availability: word, into: &matches) { return }
-        }
-    }
-
-    /// Claim 2 for an expert this thread has reserved, taken from its `availability` word. On success the
-    /// match is recorded; on failure the expert gets `availability` back, its place in the idle order too.
-    private func offer(
-        _ stamp: UInt64, in q: Int, to expert: Int, availability word: UInt64, into matches: inout [Match]
-    ) -> Bool {
-        let waiting = TicketWord.make(stamp: stamp, state: TicketWord.waiting)
-        let offered = TicketWord.make(stamp: stamp, state: TicketWord.offered, expert: expert)
-        guard tickets.exchange(slot(stamp), expected: waiting, desired: offered) else {
-            experts.store(expert, word)
-            return false
-        }
-        // Only the reserver writes a reserved word.
-        experts.store(expert, ExpertWord.make(state: ExpertWord.offered, payload: stamp))
-        changeAvailableCounts(of: expert, mask: ExpertWord.mask(word), by: -1)
-        matches.append(Match(ticket: TicketID(stamp: stamp), expert: expertIDs[expert], queue: queueKeys[q]))
-        return true
-    }
-
-    /// The longest-idle available expert of the queue and the word it was seen with.
-    private func longestIdle(in q: Int) -> (expert: Int, word: UInt64)? {
-        // The count never under-counts and is raised before an expert's word says available; an arrival that
-        // reads zero here published its ticket before, so that expert's own scan will see the ticket.
-        guard Int64(bitPattern: availableCounts.load(q)) > 0 else { return nil }
-        var best: (expert: Int, word: UInt64)?
-        for member in memberStart[q]..<memberStart[q + 1] {
-            let expert = memberExperts[member]
-            let word = experts.load(expert)
-            guard ExpertWord.state(word) == ExpertWord.available, ExpertWord.mask(word) & memberBits[member] != 0
-            else { continue }
-            if ExpertWord.payload(word) < ExpertWord.payload(best?.word ?? .max) { best = (expert, word) }
-        }
-        return best
-    }
-
-    /// The oldest waiting ticket of the queue, moving the hint past the offered and closed entries before it.
-    private func firstWaiting(in q: Int) -> (position: UInt64, stamp: UInt64)? {
-        rescan: while true {
-            let hint = hints.load(q)
-            var position = max(ScanHint.position(hint), heads.load(q))
-            var found: (position: UInt64, stamp: UInt64)?
-            while true {
-                let cell = rings.load(cellIndex(q, position))
-                guard RingCell.isFilled(cell, lap: position >> ringShift) else {
-                    // Past the end, or this scan was so slow that the ring came round under it.
-                    if position < heads.load(q) { continue rescan }
-                    break
-                }
-                if isWaiting(RingCell.stamp(cell)) {
-                    found = (position, RingCell.stamp(cell))
-                    break
-                }
-                position += 1
-            }
-            if position != ScanHint.position(hint) {
-                // Fails if a decline lowered the hint meanwhile; the hint then stays where the decline put it.
-                let moved = ScanHint.make(position: position, version: ScanHint.version(hint))
-                _ = hints.exchange(q, expected: hint, desired: moved)
-            }
-            return found
-        }
-    }
-
-    // MARK: Ring
-
-    /// Stores a new ticket at the end of the queue's ring and returns its stamp. The stamp is taken after the
-    /// tail was read and retaken whenever another ticket got that position first, so ring order is stamp
-    /// order.
-    private func enqueue(in q: Int) throws(MatcherError) -> UInt64 {
-        advanceHead(of: q, by: 4)
-        while true {
-            let position = tails.load(q)
-            let lap = position >> ringShift
-            let cellIndex = cellIndex(q, position)
-            let cell = rings.load(cellIndex)
-            if RingCell.isFilled(cell, lap: lap) {
-                _ = tails.exchange(q, expected: position, desired: position + 1)
-                continue
-            }
-            if !hasRoom(in: q, at: position) {
-                advanceHead(of: q, by: .max)
-                guard hasRoom(in: q, at: position) else { throw MatcherError(.queueFull) }
-            }
-            let stamp = claimSlot()
-            places.storeRelaxed(slot(stamp), TicketPlace.make(position: position, queue: q))
-            // Publishing the cell publishes the ticket (its place was stored before, its word is waiting).
-            let filled = RingCell.make(stamp: stamp, lap: lap)
-            if rings.exchange(cellIndex, expected: cell, desired: filled) {
-                _ = tails.exchange(q, expected: position, desired: position + 1)
-                return stamp
-            }
-            // Another ticket took the position: free the slot and start again with a newer stamp.
-            tickets.store(slot(stamp), TicketWord.make(stamp: stamp, state: TicketWord.closed))
-        }
-    }
-
-    private func hasRoom(in q: Int, at position: UInt64) -> Bool {
-        // Signed: a stale position may be behind the head (its cell exchange then fails).
-        Int64(bitPattern: position &- heads.load(q)) < Int64(ringMask + 1)
-    }
-
-    /// Takes stamps from the sequence until one's slot is free, and claims it as a waiting ticket.
-    private func claimSlot() -> UInt64 {
-        while true {
-            // Relaxed is enough for ring order: this add comes after the load of the tail in program order,
-            // and that load saw the tail moved past the previous entry, whose stamp was taken before; the
-            // sequence's modification order then puts this stamp after that one.
-            let stamp = sequence.nextRelaxed(0)
-            precondition(stamp < 1 << 42, "ticket stamps exhausted (2^42)")
-            let index = slot(stamp)
-            let word = tickets.loadRelaxed(index)
-            let waiting = TicketWord.make(stamp: stamp, state: TicketWord.waiting)
-            if TicketWord.state(word) == TicketWord.closed,
-                tickets.exchange(index, expected: word, desired: waiting)
-            {
-                return stamp
-            }
-        }
-    }
-
-    /// Moves the head past closed entries (at most `limit`), freeing their cells for the next lap.
-    private func advanceHead(of q: Int, by limit: Int) {
-        var moved = 0
-        while moved < limit {
-            let head = heads.load(q)
-            guard head < tails.load(q) else { return }
-            let cell = rings.load(cellIndex(q, head))
-            // A closed ticket never opens again (its stamp is never reissued), so this check stays true.
-            guard RingCell.isFilled(cell, lap: head >> ringShift), !isOpen(RingCell.stamp(cell)) else { return }
-            _ = heads.exchange(q, expected: head, desired: head + 1)
-            moved += 1
-        }
-    }
-
-    /// Lowers the queue's hint to `position` for a declined ticket, and bumps its version so that no scan
-    /// that started before can move the hint past it.
-    private func lowerHint(of q: Int, to position: UInt64) {
-        while true {
-            let hint = hints.load(q)
-            let lowered = ScanHint.make(
-                position: min(ScanHint.position(hint), position), version: ScanHint.version(hint) + 1)
-            if hints.exchange(q, expected: hint, desired: lowered) { return }
-        }
-    }
-
-    private func scanStart(of q: Int) -> UInt64 {
-        max(ScanHint.position(hints.load(q)), heads.load(q))
-    }
-
-    // MARK: Helpers
-
-    /// Whether an expert's `offered` word stands: the ticket it names says offered to this expert too. When
-    /// not, the ticket was cancelled after the claim and the word is a leftover that the expert's own next
-    /// call may clear. (That call cannot race a newer offer of the same ticket: a newer offer needs the
-    /// expert available, which only the expert's own calls make it, one at a time.)
-    private func holdsOffer(_ word: UInt64, _ expert: Int) -> Bool {
-        let stamp = ExpertWord.payload(word)
-        return tickets.load(slot(stamp))
-            == TicketWord.make(stamp: stamp, state: TicketWord.offered, expert: expert)
-    }
-
-    private func changeAvailableCounts(of expert: Int, mask: UInt16, by delta: Int) {
-        var mask = mask
-        while mask != 0 {
-            availableCounts.add(
-                skillQueues[skillStart[expert] + mask.trailingZeroBitCount], delta)
-            mask &= mask - 1
-        }
-    }
-
-    private func isWaiting(_ stamp: UInt64) -> Bool {
-        tickets.load(slot(stamp)) == TicketWord.make(stamp: stamp, state: TicketWord.waiting)
-    }
-
-    private func isOpen(_ stamp: UInt64) -> Bool {
-        let word = tickets.load(slot(stamp))
-        return TicketWord.stamp(word) == stamp && TicketWord.state(word) != TicketWord.closed
-    }
-
-    @inline(__always) private func slot(_ stamp: UInt64) -> Int { Int(stamp & slotMask) }
-
-    /// The slot of a ticket id from outside, or `nil` for an id no stamp of this layout can have.
-    private func slot(of ticket: TicketID) -> Int? {
-        ticket.stamp != 0 && ticket.stamp < 1 << 42 ? slot(ticket.stamp) : nil
-    }
-
-    @inline(__always) private func cellIndex(_ q: Int, _ position: UInt64) -> Int {
-        q << ringShift | Int(position & ringMask)
     }
 }
