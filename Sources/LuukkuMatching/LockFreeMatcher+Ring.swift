@@ -15,9 +15,14 @@ extension LockFreeMatcher {
                 _ = tails.exchange(q, expected: position, desired: position + 1)
                 continue
             }
-            if !hasRoom(in: q, at: position) {
+            // The head is read after the cell: if it is not past `position`, the cell cannot hold an entry of
+            // a later lap (filling `position + ringSize` needs the head past `position` first), so the exchange
+            // below can only replace an entry the ring is done with.
+            guard let room = room(in: q, at: position) else { continue }  // the ring came round: read again
+            if room == 0 {
                 advanceHead(of: q, by: .max)
-                guard hasRoom(in: q, at: position) else { throw MatcherError(.queueFull) }
+                guard let after = self.room(in: q, at: position) else { continue }
+                guard after > 0 else { throw MatcherError(.queueFull) }
             }
             let stamp = claimSlot()
             places.storeRelaxed(slot(stamp), TicketPlace.make(position: position, queue: q))
@@ -32,9 +37,12 @@ extension LockFreeMatcher {
         }
     }
 
-    func hasRoom(in q: Int, at position: UInt64) -> Bool {
-        // Signed: a stale position may be behind the head (its cell exchange then fails).
-        Int64(bitPattern: position &- heads.load(q)) < Int64(ringMask + 1)
+    /// Free positions in the ring from `position` on, or `nil` when `position` is behind the head (read
+    /// before the ring came round past it).
+    func room(in q: Int, at position: UInt64) -> UInt64? {
+        let head = heads.load(q)
+        guard position >= head else { return nil }
+        return (ringMask + 1) - min(position - head, ringMask + 1)
     }
 
     /// Takes stamps from the sequence until one's slot is free, and claims it as a waiting ticket.
