@@ -55,6 +55,9 @@ let package = Package(
             providers: [.apt(["libsrtp2-dev"])]
         ),
 
+        // The media relay (issue 4): SRTP contexts over libsrtp2 so far.
+        .target(name: "LuukkuRelay", dependencies: ["CSRTP"], swiftSettings: strictSettings),
+
         // The daemon. Until issue 5 lands it validates its configuration and says what is not there yet.
         .executableTarget(
             name: "luukkud",
@@ -92,7 +95,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "LuukkuMatchingTests", dependencies: ["LuukkuMatching"], swiftSettings: strictSettings),
-        .testTarget(name: "CSRTPTests", dependencies: ["CSRTP"], swiftSettings: strictSettings),
+        .testTarget(name: "CSRTPTests", dependencies: ["CSRTP", "LuukkuRelay"], swiftSettings: strictSettings),
+        .testTarget(name: "LuukkuRelayTests", dependencies: ["LuukkuRelay"], swiftSettings: strictSettings),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
         .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
     ]

@@ -1,4 +1,5 @@
 import CSRTP
+import LuukkuRelay
 import Testing
 
 /// Proves that libsrtp2 (Debian's, through pkg-config) links and works from Swift: one RTP packet protected
@@ -15,8 +16,9 @@ import Testing
         return packet
     }()
 
-    /// srtp_init is not thread-safe and tests run in parallel: a global `let` runs it exactly once.
-    static let initStatus = srtp_init()
+    /// srtp_init is not thread-safe and tests run in parallel (LuukkuRelayTests too, in the same process): the
+    /// one `static let` in LuukkuRelay runs it exactly once.
+    static var initStatus: srtp_err_status_t { LibSRTP.initStatus }
 
     /// A context for one direction: outbound protects, inbound unprotects.
     static func makeContext(outbound: Bool) throws -> srtp_t {
