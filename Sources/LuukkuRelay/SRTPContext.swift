@@ -47,8 +47,6 @@ public final class SRTPContext {
             policy.key = buffer.baseAddress
             return srtp_create(&created, &policy)
         }
-        // libsrtp copied what it needs; do not leave a copy of the key in this array's memory.
-        for index in key.indices { key[index] = 0 }
         guard status == srtp_err_status_ok, let created else { throw SRTPError(status: status) }
         session = created
     }
