@@ -112,6 +112,17 @@ extension LockFreeMatcher {
             == TicketWord.make(stamp: stamp, state: TicketWord.offered, expert: expert)
     }
 
+    /// Clears an expert's `offered(stamp)` word after the ticket left `offered` (accepted, cancelled or
+    /// declined), which this caller's exchange on the ticket decided. It cannot hit a newer offer of the same
+    /// stamp: a closed ticket is never offered again, and a declined one only after this expert is available
+    /// again, which needs this word cleared first. It fails only when the claimer has not yet written
+    /// `offered` (the claimer then writes a leftover that ``holdsOffer(_:_:)`` sees through).
+    func clearOffer(of expert: Int, stamp: UInt64) {
+        _ = experts.exchange(
+            expert, expected: ExpertWord.make(state: ExpertWord.offered, payload: stamp),
+            desired: ExpertWord.unavailable)
+    }
+
     func changeAvailableCounts(of expert: Int, mask: UInt16, by delta: Int) {
         var mask = mask
         while mask != 0 {

@@ -206,11 +206,7 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
             openCounts.addRelaxed(TicketPlace.queue(place), -1)
             guard TicketWord.state(word) == TicketWord.offered else { return .wasWaiting }
             let expert = TicketWord.expert(word)
-            // The ticket is closed for good, so this word cannot be a newer offer of the same stamp. It fails
-            // only when the claimer has not yet written `offered` (it then writes a word readers see through).
-            _ = experts.exchange(
-                expert, expected: ExpertWord.make(state: ExpertWord.offered, payload: stamp),
-                desired: ExpertWord.unavailable)
+            clearOffer(of: expert, stamp: stamp)
             return .wasOffered(to: expertIDs[expert])
         }
     }
@@ -223,9 +219,7 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
         let offered = TicketWord.make(stamp: ticket.stamp, state: TicketWord.offered, expert: expert)
         let closed = TicketWord.make(stamp: ticket.stamp, state: TicketWord.closed)
         guard tickets.exchange(index, expected: offered, desired: closed) else { return false }
-        _ = experts.exchange(
-            expert, expected: ExpertWord.make(state: ExpertWord.offered, payload: ticket.stamp),
-            desired: ExpertWord.unavailable)
+        clearOffer(of: expert, stamp: ticket.stamp)
         openCounts.addRelaxed(TicketPlace.queue(place), -1)
         return true
     }
@@ -238,11 +232,7 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
         let offered = TicketWord.make(stamp: ticket.stamp, state: TicketWord.offered, expert: expert)
         let waiting = TicketWord.make(stamp: ticket.stamp, state: TicketWord.waiting)
         guard tickets.exchange(index, expected: offered, desired: waiting) else { return [] }
-        // The expert cannot be offered anything else before this word is cleared, so the exchange cannot hit a
-        // newer offer; if it fails, the word is a leftover that holdsOffer(_:_:) sees through.
-        _ = experts.exchange(
-            expert, expected: ExpertWord.make(state: ExpertWord.offered, payload: ticket.stamp),
-            desired: ExpertWord.unavailable)
+        clearOffer(of: expert, stamp: ticket.stamp)
         let q = TicketPlace.queue(place)
         lowerHint(of: q, to: TicketPlace.position(place))
         var matches: [Match] = []

@@ -10,6 +10,10 @@ public struct SRTPKeyingMaterial: Hashable, Sendable, CustomStringConvertible {
     /// - Throws: ``SRTPError`` `.keyLength` unless `bytes` is exactly the suite's key plus salt.
     public init(suite: SRTPSuite, bytes: [UInt8]) throws(SRTPError) {
         guard bytes.count == suite.masterKeyLength + suite.masterSaltLength else { throw SRTPError(.keyLength) }
+        self.init(checked: suite, bytes: bytes)
+    }
+
+    private init(checked suite: SRTPSuite, bytes: [UInt8]) {
         self.suite = suite
         self.bytes = bytes
     }
@@ -20,8 +24,7 @@ public struct SRTPKeyingMaterial: Hashable, Sendable, CustomStringConvertible {
         var generator = SystemRandomNumberGenerator()
         let count = suite.masterKeyLength + suite.masterSaltLength
         let bytes = (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        // The length is the suite's by construction.
-        return try! SRTPKeyingMaterial(suite: suite, bytes: bytes)
+        return SRTPKeyingMaterial(checked: suite, bytes: bytes)  // the suite's length by construction
     }
 
     /// The SDES `inline:` value (RFC 4568 section 6.1): base64 of key || salt.
