@@ -55,8 +55,17 @@ let package = Package(
             providers: [.apt(["libsrtp2-dev"])]
         ),
 
-        // The media relay (issue 4): SRTP contexts over libsrtp2 so far.
-        .target(name: "LuukkuRelay", dependencies: ["CSRTP"], swiftSettings: strictSettings),
+        // OpenSSL (libcrypto EVP) AES-ICM, AES-GCM and HMAC-SHA1 types for libsrtp2, put in place of Debian's
+        // NSS ones through srtp_replace_cipher_type / srtp_replace_auth_type (docs/relay.md).
+        .target(
+            name: "CSRTPOpenSSL",
+            dependencies: ["CSRTP"],
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+
+        // The media relay (issue 4, docs/relay.md).
+        .target(name: "LuukkuRelay", dependencies: ["CSRTP", "CSRTPOpenSSL"], swiftSettings: strictSettings),
 
         // The daemon. Until issue 5 lands it validates its configuration and says what is not there yet.
         .executableTarget(
@@ -95,7 +104,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "LuukkuMatchingTests", dependencies: ["LuukkuMatching"], swiftSettings: strictSettings),
-        .testTarget(name: "CSRTPTests", dependencies: ["CSRTP", "LuukkuRelay"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CSRTPTests",
+            dependencies: ["CSRTP", "CSRTPOpenSSL", "LuukkuRelay"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "LuukkuRelayTests", dependencies: ["LuukkuRelay"], swiftSettings: strictSettings),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
         .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),

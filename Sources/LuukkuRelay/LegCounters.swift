@@ -18,7 +18,7 @@ public enum DropReason: Int, CaseIterable, Hashable, Sendable {
         switch error.code {
         case .authenticationFailed: self = .authenticationFailed
         case .replayed: self = .replayed
-        case .malformed, .noRoom, .keyLength, .wrongDirection, .library: self = .malformed
+        case .malformed, .noRoom, .keyLength, .wrongDirection, .backendConflict, .library: self = .malformed
         }
     }
 }

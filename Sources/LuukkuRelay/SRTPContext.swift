@@ -1,12 +1,5 @@
 import CSRTP
 
-/// libsrtp2's one-time set-up. `srtp_init` is not thread-safe (two at once failed here, ../shared/FACTS.md), so
-/// it runs exactly once, through a `static let`; everything in the process that calls libsrtp, tests included,
-/// goes through ``initStatus`` first.
-public enum LibSRTP {
-    public static let initStatus: srtp_err_status_t = srtp_init()
-}
-
 /// One direction of one relay leg: an outbound context protects what the relay sends to a peer, an inbound
 /// context unprotects (authenticates, checks for replay, decrypts) what the peer sends. Owns its libsrtp
 /// session and frees it in `deinit`.
@@ -32,7 +25,7 @@ public final class SRTPContext {
     ///     1,024 leaves room for video bursts arriving out of order.
     /// - Throws: ``SRTPError`` when libsrtp refuses the policy or could not start.
     public init(keyingMaterial: SRTPKeyingMaterial, direction: Direction, replayWindow: Int = 1_024) throws(SRTPError) {
-        guard LibSRTP.initStatus == srtp_err_status_ok else { throw SRTPError(status: LibSRTP.initStatus) }
+        try LibSRTP.ensureStarted()
         precondition((64...0x7FFF).contains(replayWindow), "replay window out of libsrtp's range")
         suite = keyingMaterial.suite
         self.direction = direction

@@ -15,6 +15,8 @@ public struct SRTPError: Error, Hashable, Sendable, CustomStringConvertible {
         case keyLength
         /// `protect` on an inbound context or `unprotect` on an outbound one.
         case wrongDirection
+        /// ``LibSRTP/start(backend:)`` asked for a backend other than the one already running.
+        case backendConflict
         /// Any other libsrtp status (the number is libsrtp's `srtp_err_status_t`).
         case library(Int32)
     }
@@ -40,6 +42,7 @@ public struct SRTPError: Error, Hashable, Sendable, CustomStringConvertible {
         case .noRoom: "no room in the buffer for the SRTP trailer"
         case .keyLength: "SRTP keying material has the wrong length for its suite"
         case .wrongDirection: "SRTP context used in the wrong direction"
+        case .backendConflict: "libsrtp already runs with the other crypto backend"
         case .library(let status): "libsrtp error \(status)"
         }
     }
