@@ -64,8 +64,15 @@ let package = Package(
             linkerSettings: [.linkedLibrary("crypto")]
         ),
 
+        // Batched UDP (recvmmsg/sendmmsg), epoll and eventfd for the relay's worker threads.
+        .target(name: "CRelayIO", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
+
         // The media relay (issue 4, docs/relay.md).
-        .target(name: "LuukkuRelay", dependencies: ["CSRTP", "CSRTPOpenSSL"], swiftSettings: strictSettings),
+        .target(
+            name: "LuukkuRelay",
+            dependencies: ["CSRTP", "CSRTPOpenSSL", "CRelayIO"],
+            swiftSettings: strictSettings
+        ),
 
         // The daemon. Until issue 5 lands it validates its configuration and says what is not there yet.
         .executableTarget(
@@ -109,7 +116,11 @@ let package = Package(
             dependencies: ["CSRTP", "CSRTPOpenSSL", "LuukkuRelay"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "LuukkuRelayTests", dependencies: ["LuukkuRelay"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LuukkuRelayTests",
+            dependencies: ["LuukkuRelay", "CRelayIO"],
+            swiftSettings: strictSettings
+        ),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
         .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
     ]

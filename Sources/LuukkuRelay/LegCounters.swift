@@ -32,6 +32,9 @@ public struct LegCounters: Hashable, Sendable {
     public var bytesOut: UInt64 = 0
     /// The latched address moved to a new one that authenticated (NAT rebinding, a service car).
     public var relatches: UInt64 = 0
+    /// Packets for this leg's peer that the kernel refused (full send buffer, unreachable address): not a drop
+    /// by the relay's rules, but lost all the same.
+    public var sendFailures: UInt64 = 0
     private var authenticationFailed: UInt64 = 0
     private var replayed: UInt64 = 0
     private var overRate: UInt64 = 0
