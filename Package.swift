@@ -121,6 +121,8 @@ let package = Package(
             dependencies: ["LuukkuRelay", "CRelayIO"],
             swiftSettings: strictSettings
         ),
+        // The relay between real ffmpeg and GStreamer processes (Debian packages the Makefile installs).
+        .testTarget(name: "InteropTests", dependencies: ["LuukkuRelay", "CRelayIO"], swiftSettings: strictSettings),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
         .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
     ]

@@ -76,10 +76,14 @@ public final class Relay: Sendable {
     let directory = SessionDirectory()
 
     /// Starts libsrtp with the configured backend and the worker threads.
-    /// - Parameter onSessionEnd: called on a worker thread when a session ends (closed, media silence, relay
-    ///   stopped) with its final snapshot; it must not block.
+    /// - Parameters:
+    ///   - onLatch: called on a worker thread when a leg's peer address is set or moves (media is flowing;
+    ///     a move is a NAT rebinding or a roaming service car). It must not block.
+    ///   - onSessionEnd: called on a worker thread when a session ends (closed, media silence, relay
+    ///     stopped) with its final snapshot; it must not block.
     public init(
         configuration: RelayConfiguration,
+        onLatch: @escaping @Sendable (LatchEvent) -> Void = { _ in },
         onSessionEnd: @escaping @Sendable (UInt64, SessionEnd, SessionSnapshot) -> Void = { _, _, _ in }
     ) throws(RelayError) {
         var address: UInt32 = 0
@@ -94,7 +98,8 @@ public final class Relay: Sendable {
         for _ in 0..<max(1, configuration.workers) {
             made.append(
                 try RelayWorker(
-                    configuration: configuration, pool: pool, directory: directory, onSessionEnd: onSessionEnd))
+                    configuration: configuration, pool: pool, directory: directory, onSessionEnd: onSessionEnd,
+                    onLatch: onLatch))
         }
         workers = made
         for worker in workers {

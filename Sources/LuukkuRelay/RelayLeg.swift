@@ -38,6 +38,8 @@ final class RelayLeg {
 
     let fd: Int32
     let port: UInt16
+    var session: UInt64 = 0
+    var side: LegSide = .a
     let inbound: SRTPContext
     let outbound: SRTPContext
     var partner: RelayLeg?

@@ -63,3 +63,25 @@ public enum SessionEnd: Hashable, Sendable {
     /// The relay stopped.
     case relayStopped
 }
+
+/// The two legs of a session.
+public enum LegSide: Hashable, Sendable {
+    /// The service-point terminal's leg, by the server's convention.
+    case a
+    case b
+}
+
+/// A leg's peer address was set by an authenticated packet: the first time (`moved` false), or it moved.
+public struct LatchEvent: Hashable, Sendable {
+    public let session: UInt64
+    public let side: LegSide
+    public let endpoint: RelayEndpoint
+    public let moved: Bool
+
+    public init(session: UInt64, side: LegSide, endpoint: RelayEndpoint, moved: Bool) {
+        self.session = session
+        self.side = side
+        self.endpoint = endpoint
+        self.moved = moved
+    }
+}

@@ -27,6 +27,7 @@ final class RelayWorker: @unchecked Sendable {
     let pool: PortPool
     let directory: SessionDirectory
     let onSessionEnd: @Sendable (UInt64, SessionEnd, SessionSnapshot) -> Void
+    let onLatch: @Sendable (LatchEvent) -> Void
     let epoll: Int32
     let wake: Int32
     private let commands = Mutex<[Command]>([])
@@ -45,12 +46,14 @@ final class RelayWorker: @unchecked Sendable {
 
     init(
         configuration: RelayConfiguration, pool: PortPool, directory: SessionDirectory,
-        onSessionEnd: @escaping @Sendable (UInt64, SessionEnd, SessionSnapshot) -> Void
+        onSessionEnd: @escaping @Sendable (UInt64, SessionEnd, SessionSnapshot) -> Void,
+        onLatch: @escaping @Sendable (LatchEvent) -> Void
     ) throws(RelayError) {
         self.configuration = configuration
         self.pool = pool
         self.directory = directory
         self.onSessionEnd = onSessionEnd
+        self.onLatch = onLatch
         // 1,500 octets of datagram (a receive larger than that is cut and dropped as malformed), then
         // room for the largest SRTP trailer the outbound suite may add when the inbound one added less.
         receiveSize = 1_500 + SRTPContext.trailerSpace
@@ -154,14 +157,16 @@ final class RelayWorker: @unchecked Sendable {
         // packet can never redirect media).
         let address = luukku_batch_address(batch, index)
         let port = luukku_batch_port(batch, index)
-        if !leg.isLatched {
+        if !leg.isLatched || leg.latchedAddress != address || leg.latchedPort != port {
+            let moved = leg.isLatched
             leg.isLatched = true
             leg.latchedAddress = address
             leg.latchedPort = port
-        } else if leg.latchedAddress != address || leg.latchedPort != port {
-            leg.latchedAddress = address
-            leg.latchedPort = port
-            leg.counters.relatches += 1
+            if moved { leg.counters.relatches += 1 }
+            onLatch(
+                LatchEvent(
+                    session: leg.session, side: leg.side, endpoint: RelayEndpoint(address: address, port: port),
+                    moved: moved))
         }
         leg.lastAuthenticated = now
         leg.counters.packetsIn += 1
@@ -203,6 +208,9 @@ final class RelayWorker: @unchecked Sendable {
         for command in pending {
             switch command {
             case .open(let session):
+                session.a.session = session.id
+                session.b.session = session.id
+                session.b.side = .b
                 let slotA = place(session.a)
                 let slotB = place(session.b)
                 session.a.partner = session.b

@@ -156,11 +156,12 @@ import Testing
     @Test func silentSessionsEndAndFreeTheirPorts() async throws {
         let ended = Mutex<[(UInt64, SessionEnd)]>([])
         let (stream, continuation) = AsyncStream<UInt64>.makeStream()
-        let relay = try Relay(configuration: Self.configuration(ports: 41_100...41_103, silence: 300_000_000)) {
-            id, reason, _ in
-            ended.withLock { $0.append((id, reason)) }
-            continuation.yield(id)
-        }
+        let relay = try Relay(
+            configuration: Self.configuration(ports: 41_100...41_103, silence: 300_000_000),
+            onSessionEnd: { id, reason, _ in
+                ended.withLock { $0.append((id, reason)) }
+                continuation.yield(id)
+            })
         defer { relay.stop() }
         _ = try relay.open(session: 6, a: .random(suite: .aeadAES128GCM), b: .random(suite: .aeadAES128GCM))
         #expect(relay.pool.available == 2)
@@ -198,9 +199,9 @@ import Testing
 
     @Test func stoppingEndsEverySession() async throws {
         let reasons = Mutex<[SessionEnd]>([])
-        let relay = try Relay(configuration: Self.configuration(ports: 41_120...41_129)) { _, reason, _ in
-            reasons.withLock { $0.append(reason) }
-        }
+        let relay = try Relay(
+            configuration: Self.configuration(ports: 41_120...41_129),
+            onSessionEnd: { _, reason, _ in reasons.withLock { $0.append(reason) } })
         for id in 10..<13 as Range<UInt64> {
             _ = try relay.open(session: id, a: .random(suite: .aeadAES128GCM), b: .random(suite: .aeadAES128GCM))
         }
