@@ -30,7 +30,8 @@ final class RelayWorker: @unchecked Sendable {
     let onLatch: @Sendable (LatchEvent) -> Void
     let epoll: Int32
     let wake: Int32
-    private let commands = Mutex<[Command]>([])
+    /// Pending commands, and whether the loop has ended (then nothing more is queued).
+    private let commands = Mutex<(queue: [Command], ended: Bool)>(([], false))
     let sessionCount = Atomic<Int>(0)
     var thread = pthread_t()
 
@@ -77,9 +78,35 @@ final class RelayWorker: @unchecked Sendable {
         _ = luukku_close(wake)
     }
 
+    /// Queues a command for the worker's thread. After the worker has stopped, the command is answered at once
+    /// instead: a session is closed on the spot, a reply gets nil.
     func send(_ command: Command) {
-        commands.withLock { $0.append(command) }
-        luukku_eventfd_signal(wake)
+        let queued = commands.withLock { state -> Bool in
+            guard !state.ended else { return false }
+            state.queue.append(command)
+            return true
+        }
+        if queued {
+            luukku_eventfd_signal(wake)
+        } else {
+            refuse(command)
+        }
+    }
+
+    /// Answers a command the loop will never run.
+    private func refuse(_ command: Command) {
+        switch command {
+        case .open(let session):
+            for leg in [session.a, session.b] {
+                _ = luukku_close(leg.fd)
+                pool.give(leg.port)
+            }
+            sessionCount.subtract(1, ordering: .relaxed)
+            directory.forget(session.id)
+        case .close(_, _, let reply): reply?.resume(returning: nil)
+        case .snapshot(_, let reply): reply.resume(returning: nil)
+        case .stop: break
+        }
     }
 
     // MARK: - The loop
@@ -102,6 +129,20 @@ final class RelayWorker: @unchecked Sendable {
             if now &- lastSweep >= 250_000_000 {
                 lastSweep = now
                 sweepSilentSessions(now: now)
+            }
+        }
+        // Commands that came in with or after the stop: sessions opened before it still run their course
+        // (they end below, reported); nothing is queued any more after this.
+        let late = commands.withLock { state -> [Command] in
+            state.ended = true
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        for command in late {
+            if case .open(let session) = command {
+                sessions[session.id] = (session, place(session.a), place(session.b))
+            } else {
+                refuse(command)
             }
         }
         for id in Array(sessions.keys) { finish(id, reason: .relayStopped, reply: nil) }
@@ -200,9 +241,9 @@ final class RelayWorker: @unchecked Sendable {
     // MARK: - Sessions
 
     private func runCommands(now: UInt64) -> Bool {
-        let pending = commands.withLock { queue -> [Command] in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+        let pending = commands.withLock { state -> [Command] in
+            defer { state.queue.removeAll(keepingCapacity: true) }
+            return state.queue
         }
         var keepRunning = true
         for command in pending {

@@ -208,6 +208,9 @@ import Testing
         relay.stop()
         #expect(reasons.withLock { $0 } == [.relayStopped, .relayStopped, .relayStopped])
         #expect(relay.pool.available == 10)
+        #expect(relay.openSessions == 0)
+        #expect(await relay.snapshot(session: 10) == nil, "answered at once, not left waiting on a stopped worker")
+        #expect(await relay.close(session: 11) == nil)
         #expect(throws: RelayError(.stopped)) {
             try relay.open(session: 20, a: .random(suite: .aeadAES128GCM), b: .random(suite: .aeadAES128GCM))
         }
