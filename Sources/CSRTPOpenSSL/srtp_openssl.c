@@ -203,7 +203,10 @@ static srtp_err_status_t gcm_init(void *sv, const uint8_t *key) {
     gcm_state *state = sv;
     state->direction = srtp_direction_any;
     const EVP_CIPHER *evp = state->key_size == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
-    if (!EVP_CIPHER_CTX_reset(state->ctx) || !EVP_CipherInit_ex(state->ctx, evp, NULL, key, NULL, 0)) {
+    // The IV length is set once here: as an OpenSSL 3 parameter, setting it per packet cost a string search
+    // (OSSL_PARAM_locate, strcmp) on every packet (perf, docs/benchmarks.md).
+    if (!EVP_CIPHER_CTX_reset(state->ctx) || !EVP_CipherInit_ex(state->ctx, evp, NULL, key, NULL, 0)
+        || !EVP_CIPHER_CTX_ctrl(state->ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_LEN, NULL)) {
         return srtp_err_status_init_fail;
     }
     return srtp_err_status_ok;
@@ -215,8 +218,7 @@ static srtp_err_status_t gcm_set_iv(void *sv, uint8_t *iv, srtp_cipher_direction
         return srtp_err_status_bad_param;
     }
     state->direction = direction;
-    if (!EVP_CIPHER_CTX_ctrl(state->ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_LEN, NULL)
-        || !EVP_CipherInit_ex(state->ctx, NULL, NULL, NULL, iv, direction == srtp_direction_encrypt ? 1 : 0)) {
+    if (!EVP_CipherInit_ex(state->ctx, NULL, NULL, NULL, iv, direction == srtp_direction_encrypt ? 1 : 0)) {
         return srtp_err_status_init_fail;
     }
     return srtp_err_status_ok;
