@@ -18,7 +18,7 @@ PROTOBUF_VERSION := 1.39.0
 PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
 FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
 
-.PHONY: help deps build run test test-tsan stress bench-matcher lint format proto fuzz model certs clean
+.PHONY: help deps build run test test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
@@ -26,6 +26,7 @@ help:
 	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
 	@echo "make stress     the concurrent matcher stress and ordering tests in their long mode (millions of operations)"
 	@echo "make bench-matcher  lock-free matcher vs locked and actor baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
+	@echo "make bench-relay  our SRTP relay (GCM, AES-CM) vs rtpengine and a bare forwarder, pinned; writes docs/benchmarks.md"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
@@ -65,6 +66,10 @@ test-tsan: deps
 
 bench-matcher: deps
 	Benchmarks/bench-matcher
+
+# Installs rtpengine-daemon (the comparison) itself; about 5 minutes.
+bench-relay: deps
+	Benchmarks/bench-relay
 
 stress: deps
 	swift build --build-tests

@@ -98,6 +98,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // make bench-relay (Benchmarks/bench-relay): our relay as a process, the paced load generator, and the
+        // rtpengine call set-up; built in release by the script.
+        .executableTarget(
+            name: "luukku-bench-relay",
+            dependencies: [
+                "LuukkuRelay", "CRelayIO", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/RelayBenchmark",
+            swiftSettings: strictSettings
+        ),
+
         .testTarget(name: "LuukkuCoreTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "LuukkuProtocolTests",

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +146,15 @@ int luukku_outbox_send(int fd, luukku_outbox *outbox, unsigned count) {
     return (int)sent;
 }
 
+int luukku_outbox_send_from(int fd, luukku_outbox *outbox, unsigned first, unsigned count) {
+    if (first >= count) return 0;
+    int result;
+    do {
+        result = sendmmsg(fd, outbox->messages + first, count - first, MSG_DONTWAIT);
+    } while (result < 0 && errno == EINTR);
+    return result < 0 ? -errno : result;
+}
+
 int luukku_udp_open(uint32_t address, uint16_t port, int buffer_octets, uint16_t *bound_port) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
@@ -191,6 +201,17 @@ int luukku_wait_readable(int fd, int timeout_ms) {
         result = poll(&poller, 1, timeout_ms);
     } while (result < 0 && errno == EINTR);
     return result < 0 ? -errno : result;
+}
+
+int luukku_wait_readable_ns(int fd, uint64_t timeout_ns) {
+    struct pollfd poller = {.fd = fd, .events = POLLIN};
+    struct timespec timeout = {.tv_sec = (time_t)(timeout_ns / 1000000000u), .tv_nsec = (long)(timeout_ns % 1000000000u)};
+    int result = ppoll(&poller, 1, &timeout, NULL);
+    return result < 0 ? (errno == EINTR ? 0 : -errno) : result;
+}
+
+int luukku_set_timer_slack_ns(unsigned long slack_ns) {
+    return prctl(PR_SET_TIMERSLACK, slack_ns, 0, 0, 0) < 0 ? -errno : 0;
 }
 
 int luukku_ipv4_parse(const char *text, uint32_t *address) {

@@ -42,6 +42,10 @@ void luukku_outbox_set(luukku_outbox *outbox, unsigned index, const uint8_t *dat
 // send buffer or an unreachable address), or -errno when none went.
 int luukku_outbox_send(int fd, luukku_outbox *outbox, unsigned count);
 
+// Sends messages first ..< count (the rest of a partly sent outbox) with one sendmmsg; returns how many went,
+// or -errno.
+int luukku_outbox_send_from(int fd, luukku_outbox *outbox, unsigned first, unsigned count);
+
 // A non-blocking IPv4 UDP socket bound to address:port (host byte order; port
 // 0 lets the kernel choose), with the given buffer sizes (0 keeps the
 // default). Returns the fd, or -errno. The port bound is in *bound_port.
@@ -52,6 +56,10 @@ int luukku_udp_send(int fd, const uint8_t *data, unsigned length, uint32_t addre
 int luukku_udp_receive(int fd, uint8_t *data, unsigned capacity, uint32_t *address, uint16_t *port);
 // Waits up to timeout_ms for fd to be readable; 1 readable, 0 timed out, -errno.
 int luukku_wait_readable(int fd, int timeout_ms);
+// The same with a timeout in nanoseconds (ppoll), for a paced sender that sleeps until its next packet is due.
+int luukku_wait_readable_ns(int fd, uint64_t timeout_ns);
+// prctl(PR_SET_TIMERSLACK): how late the kernel may wake this thread from a timed wait (default 50 us).
+int luukku_set_timer_slack_ns(unsigned long slack_ns);
 // Parses dotted IPv4 text into host byte order; 0 on success, -1 when not an address.
 int luukku_ipv4_parse(const char *text, uint32_t *address);
 
