@@ -86,29 +86,34 @@ final class LoadGenerator {
         sequences = [UInt16](repeating: 0, count: sessions.count * 2)
     }
 
-    func run(rates: [Int], seconds: Double, latencyRate: Int) {
+    /// The sweep: steps at increasing rates until one loses more than 0.1 % or cannot be sent; prints each step
+    /// and `result NAME max_kpps=...` (the highest rate that passed).
+    func sweep(rates: [Int], seconds: Double) {
         _ = luukku_set_timer_slack_ns(1_000)  // wake on time for the next due packet
         latchB()
         print("# \(name): \(sessions.count) sessions, steps of \(seconds) s")
-        var best: StepResult?
+        var best = 0
         for rate in rates {
             let result = runStep(rate: rate, seconds: seconds)
             print(result.line(name))
             fflush(nil)
             guard result.passed else { break }
-            best = result
+            best = rate
         }
-        // The sweep ended by overloading the relay: let it drain its socket queues before measuring latency.
-        usleep(2_000_000)
-        let latencyAt = best.map { min($0.rate, latencyRate) } ?? rates[0]
-        let measured = runStep(rate: latencyAt, seconds: seconds)
+        print("result \(name) max_kpps=\(String(format: "%.1f", Double(best) / 1_000))")
+    }
+
+    /// One step at `rate` on a relay that has not been overloaded: prints `latency NAME ...` with CPU per packet,
+    /// p50 and p99, loss, and the length of the video packets as they come back.
+    func latency(rate: Int, seconds: Double) {
+        _ = luukku_set_timer_slack_ns(1_000)
+        latchB()
+        let measured = runStep(rate: rate, seconds: seconds)
         print(measured.line(name) + " (latency run)")
-        let maxKpps = Double(best?.rate ?? 0) / 1_000
         print(
-            "result \(name) max_kpps=\(String(format: "%.1f", maxKpps))"
-                + " cpu_us=\(String(format: "%.2f", measured.cpuMicrosecondsPerPacket))"
+            "latency \(name) cpu_us=\(String(format: "%.2f", measured.cpuMicrosecondsPerPacket))"
                 + " p50_us=\(measured.p50) p99_us=\(measured.p99)"
-                + " latency_at_kpps=\(String(format: "%.1f", Double(latencyAt) / 1_000))"
+                + " latency_at_kpps=\(String(format: "%.1f", Double(rate) / 1_000))"
                 + " latency_loss_pct=\(String(format: "%.3f", measured.lossPercent))"
                 + " wire_video_octets=\(measured.videoWireLength)")
     }

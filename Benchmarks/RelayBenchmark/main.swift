@@ -4,10 +4,12 @@
 //       our relay on one worker thread: opens SESSIONS sessions on loopback (SUITE on both legs, different keys,
 //       so every packet is decrypted and encrypted again), writes one line per session to SESSIONS_FILE
 //       ("aPort bPort suite aKey bKey"; the keys the peers send with, base64), then serves until SIGTERM.
-//   luukku-bench-relay load SESSIONS_FILE NAME RELAY_PID RATES SECONDS LATENCY_RATE
+//   luukku-bench-relay sweep SESSIONS_FILE NAME RELAY_PID RATES SECONDS
 //       the paced load generator (see LoadGenerator.swift): for each rate in RATES (packets/s, comma-separated)
-//       sends for SECONDS and counts what comes back; then runs LATENCY_RATE for latency. Prints one line per
-//       step and a summary line "result NAME max_kpps=... cpu_us=... p50_us=... p99_us=...".
+//       sends for SECONDS and counts what comes back, until a rate loses more than 0.1 %. Prints one line per
+//       step and "result NAME max_kpps=...".
+//   luukku-bench-relay latency SESSIONS_FILE NAME RELAY_PID RATE SECONDS
+//       one step at RATE (on a freshly started relay): "latency NAME cpu_us=... p50_us=... p99_us=... ...".
 //   luukku-bench-relay rtpengine-sessions NG_ADDRESS NG_PORT SESSIONS SESSIONS_FILE
 //       sets up SESSIONS calls on rtpengine over its ng protocol, A offering AES_CM_128_HMAC_SHA1_80 and B
 //       answering AES_CM_128_HMAC_SHA1_32, so rtpengine must decrypt and encrypt again (RtpEngine.swift).
@@ -20,7 +22,8 @@ let arguments = CommandLine.arguments
 func usage() -> Never {
     printError(
         "usage: luukku-bench-relay serve SUITE SESSIONS FIRST_PORT FILE [openssl|nss]\n"
-            + "       luukku-bench-relay load FILE NAME RELAY_PID RATES SECONDS LATENCY_RATE\n"
+            + "       luukku-bench-relay sweep FILE NAME RELAY_PID RATES SECONDS\n"
+            + "       luukku-bench-relay latency FILE NAME RELAY_PID RATE SECONDS\n"
             + "       luukku-bench-relay rtpengine-sessions NG_ADDRESS NG_PORT SESSIONS FILE")
     exit(2)
 }
@@ -33,13 +36,15 @@ case "serve":
     else { usage() }
     let crypto = arguments.count > 6 ? SRTPCryptoBackend(rawValue: arguments[6]) ?? .openssl : .openssl
     serve(suite: suite, sessions: sessions, firstPort: firstPort, file: arguments[5], crypto: crypto)
-case "load":
-    guard arguments.count >= 8, let pid = Int32(arguments[4]), let seconds = Double(arguments[6]),
-        let latencyRate = Int(arguments[7])
-    else { usage() }
+case "sweep":
+    guard arguments.count >= 7, let pid = Int32(arguments[4]), let seconds = Double(arguments[6]) else { usage() }
     let rates = arguments[5].split(separator: ",").compactMap { Int($0) }
-    LoadGenerator(sessionsFile: arguments[2], name: arguments[3], relayPID: pid).run(
-        rates: rates, seconds: seconds, latencyRate: latencyRate)
+    LoadGenerator(sessionsFile: arguments[2], name: arguments[3], relayPID: pid).sweep(rates: rates, seconds: seconds)
+case "latency":
+    guard arguments.count >= 7, let pid = Int32(arguments[4]), let rate = Int(arguments[5]),
+        let seconds = Double(arguments[6])
+    else { usage() }
+    LoadGenerator(sessionsFile: arguments[2], name: arguments[3], relayPID: pid).latency(rate: rate, seconds: seconds)
 case "rtpengine-sessions":
     guard arguments.count >= 6, let port = UInt16(arguments[3]), let sessions = Int(arguments[4]) else { usage() }
     RtpEngineSessions.make(ngAddress: arguments[2], ngPort: port, sessions: sessions, file: arguments[5])
