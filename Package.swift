@@ -70,7 +70,7 @@ let package = Package(
         // The media relay (issue 4, docs/relay.md).
         .target(
             name: "LuukkuRelay",
-            dependencies: ["CSRTP", "CSRTPOpenSSL", "CRelayIO"],
+            dependencies: ["LuukkuCore", "CSRTP", "CSRTPOpenSSL", "CRelayIO"],
             swiftSettings: strictSettings
         ),
 
@@ -129,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LuukkuRelayTests",
-            dependencies: ["LuukkuRelay", "CRelayIO"],
+            dependencies: ["LuukkuRelay", "LuukkuCore", "CRelayIO"],
             swiftSettings: strictSettings
         ),
         // The relay between real ffmpeg and GStreamer processes (Debian packages the Makefile installs).

@@ -154,7 +154,7 @@ private struct ConfigurationFile: Decodable {
     var configuration: Configuration
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, nationalLanguages, languages, agencies, servicePoints, experts
+        case version, nationalLanguages, languages, agencies, servicePoints, experts, relay
     }
 
     init(from decoder: any Decoder) throws {
@@ -173,7 +173,8 @@ private struct ConfigurationFile: Decodable {
             languages: try c.decode([Configuration.Language].self, forKey: .languages),
             agencies: try c.decode([Configuration.Agency].self, forKey: .agencies),
             servicePoints: try c.decode([Configuration.ServicePoint].self, forKey: .servicePoints),
-            experts: try c.decode([Configuration.Expert].self, forKey: .experts)
+            experts: try c.decode([Configuration.Expert].self, forKey: .experts),
+            relay: try c.decodeIfPresent(Configuration.Relay.self, forKey: .relay) ?? Configuration.Relay()
         )
     }
 }

@@ -15,19 +15,23 @@ public struct Configuration: Hashable, Sendable {
     public var agencies: [Agency]
     public var servicePoints: [ServicePoint]
     public var experts: [Expert]
+    /// The SRTP media relay (the `relay` section; every key optional).
+    public var relay: Relay
 
     public init(
         nationalLanguages: [LanguageCode] = [.finnish, .swedish],
         languages: [Language],
         agencies: [Agency],
         servicePoints: [ServicePoint],
-        experts: [Expert]
+        experts: [Expert],
+        relay: Relay = Relay()
     ) {
         self.nationalLanguages = nationalLanguages
         self.languages = languages
         self.agencies = agencies
         self.servicePoints = servicePoints
         self.experts = experts
+        self.relay = relay
     }
 
     public func agency(_ id: AgencyID) -> Agency? { agencies.first { $0.id == id } }

@@ -1,4 +1,5 @@
 import CRelayIO
+import LuukkuCore
 
 /// How the relay runs. The daemon fills it from its configuration file (issue 5); the defaults suit one
 /// service-point country's load on one machine.
@@ -52,4 +53,20 @@ public struct RelayConfiguration: Hashable, Sendable {
 
     /// Online processors (one worker per core by default).
     public static var processorCount: Int { Int(luukku_processor_count()) }
+}
+
+extension RelayConfiguration {
+    /// The relay settings of a validated configuration file (the `relay` section), with this type's defaults
+    /// for what the file does not set (batch size, socket buffers, replay window).
+    public init(_ relay: Configuration.Relay) {
+        self.init(
+            bindAddress: relay.bindAddress,
+            ports: relay.firstPort...relay.lastPort,
+            workers: relay.workers == 0 ? max(1, RelayConfiguration.processorCount) : relay.workers,
+            packetsPerSecond: UInt64(relay.packetsPerSecond),
+            burstPackets: UInt64(relay.burstPackets),
+            mediaSilenceTimeoutNanoseconds: UInt64(relay.mediaSilenceSeconds) * 1_000_000_000,
+            cryptoBackend: relay.crypto == .nss ? .nss : .openssl
+        )
+    }
 }
