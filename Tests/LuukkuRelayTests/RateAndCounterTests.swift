@@ -1,3 +1,4 @@
+import LuukkuCore
 import LuukkuRelay
 import Testing
 
@@ -44,5 +45,29 @@ import Testing
         #expect(counters.drops(.overRate) == 1 && counters.drops(.malformed) == 1)
         #expect(counters.drops(.notLatched) == 0 && counters.drops(.unknownPort) == 0)
         #expect(counters.totalDrops == 5)
+    }
+}
+
+/// The configuration file's `relay` section becomes the relay's configuration.
+@Suite struct RelayConfigurationMappingTests {
+    @Test func fileValuesAndDefaultsMap() {
+        var section = Configuration.Relay()
+        section.bindAddress = "127.0.0.1"
+        section.firstPort = 50_000
+        section.lastPort = 50_099
+        section.workers = 3
+        section.packetsPerSecond = 4_000
+        section.burstPackets = 800
+        section.mediaSilenceSeconds = 12
+        section.crypto = .nss
+        let relay = RelayConfiguration(section)
+        #expect(relay.bindAddress == "127.0.0.1" && relay.ports == 50_000...50_099 && relay.workers == 3)
+        #expect(relay.packetsPerSecond == 4_000 && relay.burstPackets == 800)
+        #expect(relay.mediaSilenceTimeoutNanoseconds == 12_000_000_000 && relay.cryptoBackend == .nss)
+        let defaults = RelayConfiguration(Configuration.Relay())
+        #expect(defaults.workers == RelayConfiguration.processorCount && defaults.cryptoBackend == .openssl)
+        #expect(defaults.packetsPerSecond == RelayConfiguration().packetsPerSecond)
+        #expect(defaults.burstPackets == RelayConfiguration().burstPackets)
+        #expect(defaults.ports == RelayConfiguration().ports)
     }
 }
