@@ -10,7 +10,9 @@ public enum DropReason: Int, CaseIterable, Hashable, Sendable {
     case notLatched
     /// Not RTP or RTCP at all.
     case malformed
-    /// Arrived on a port no leg owns.
+    /// For a port whose session is over: still queued on the leg's socket when the session ended. (A datagram
+    /// for a port with no leg at all never reaches the relay: the kernel answers it with ICMP port unreachable
+    /// and counts it as `Udp: NoPorts` in /proc/net/snmp.)
     case unknownPort
 
     /// The drop reason for an SRTP failure on an inbound packet.

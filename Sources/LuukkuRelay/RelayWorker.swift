@@ -290,6 +290,14 @@ final class RelayWorker: @unchecked Sendable {
             reply?.resume(returning: nil)
             return
         }
+        // Datagrams still queued on the legs' sockets are for a session that is over: counted, not relayed.
+        for leg in [entry.session.a, entry.session.b] {
+            while true {
+                let late = Int(luukku_batch_receive(leg.fd, batch, UInt32(configuration.batchSize), 0))
+                if late <= 0 { break }
+                for _ in 0..<late { leg.counters.drop(.unknownPort) }
+            }
+        }
         let snapshot = Self.snapshot(entry.session)
         for (leg, slot) in [(entry.session.a, entry.slotA), (entry.session.b, entry.slotB)] {
             _ = luukku_epoll_remove(epoll, leg.fd)

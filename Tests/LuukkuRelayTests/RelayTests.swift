@@ -190,8 +190,15 @@ import Testing
         #expect(throws: RelayError(.duplicateSession(7))) {
             try relay.open(session: 7, a: .random(suite: .aeadAES128GCM), b: .random(suite: .aeadAES128GCM))
         }
+        // Three packets to leg A, then the close: each is accounted for, relayed-or-dropped while the session
+        // ran (they carry a foreign key: authentication) or drained as for an ended session (unknown port).
+        let peer = try RelayPeer(keys: .random(suite: .aeadAES128GCM), relayPort: first.a)
+        for _ in 0..<3 {
+            try peer.sendRaw([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1] + [UInt8](repeating: 0, count: 40))
+        }
         let closed = try #require(await relay.close(session: 7))
         #expect(closed.a.port == first.a && closed.b.port == first.b)
+        #expect(closed.a.counters.packetsIn + closed.a.counters.totalDrops == 3, "\(closed.a.counters)")
         #expect(await relay.close(session: 7) == nil)
         let third = try relay.open(session: 9, a: .random(suite: .aeadAES128GCM), b: .random(suite: .aeadAES128GCM))
         #expect(Set([third.a, third.b]) == Set([first.a, first.b]))
