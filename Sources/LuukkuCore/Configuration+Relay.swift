@@ -41,8 +41,12 @@ extension Configuration {
                 issue("ports", "needs at least 2 ports (one session)")
             }
             if !(0...256).contains(workers) { issue("workers", "must be 0 (one per core) to 256, got \(workers)") }
-            if packetsPerSecond < 1 { issue("packetsPerSecond", "must be at least 1, got \(packetsPerSecond)") }
-            if burstPackets < 1 { issue("burstPackets", "must be at least 1, got \(burstPackets)") }
+            if !(1...10_000_000).contains(packetsPerSecond) {
+                issue("packetsPerSecond", "must be 1 to 10000000, got \(packetsPerSecond)")
+            }
+            if !(1...10_000_000).contains(burstPackets) {
+                issue("burstPackets", "must be 1 to 10000000, got \(burstPackets)")
+            }
             if !(1...86_400).contains(mediaSilenceSeconds) {
                 issue("mediaSilenceSeconds", "must be 1 to 86400, got \(mediaSilenceSeconds)")
             }
@@ -55,6 +59,7 @@ extension Configuration {
             return parts.count == 4
                 && parts.allSatisfy { part in
                     !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber)
+                        && (part.count == 1 || part.first != "0")  // inet_pton refuses leading zeros
                         && Int(part).map { $0 <= 255 } == true
                 }
         }

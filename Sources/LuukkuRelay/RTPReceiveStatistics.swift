@@ -81,7 +81,7 @@ public struct RTPReceiveStatistics: Hashable, Sendable {
             return false
         }
         if delta < Self.maxDropout {  // in order, with a permissible gap
-            if sequence < maxSequence { cycles += Self.sequenceModulus }
+            if sequence < maxSequence { cycles &+= Self.sequenceModulus }  // wraps after 2^16 cycles, as in RFC 3550
             maxSequence = sequence
         } else if UInt32(delta) <= Self.sequenceModulus - UInt32(Self.maxMisorder) {  // a very large jump
             guard UInt32(sequence) == badSequence else {

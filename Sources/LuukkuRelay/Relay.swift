@@ -123,16 +123,14 @@ public final class Relay: Sendable {
         let workerIndex = nextWorker.wrappingAdd(1, ordering: .relaxed).oldValue % workers.count
         try directory.reserve(id, worker: workerIndex)
         var opened: [(fd: Int32, port: UInt16)] = []
+        let session: RelayWorker.Session
         do {
             let now = luukku_monotonic_ns()
             opened.append(try openSocket())
             opened.append(try openSocket())
             let legA = try makeLeg(opened[0], keys: a, clockRates: clockRates, now: now)
             let legB = try makeLeg(opened[1], keys: b, clockRates: clockRates, now: now)
-            let worker = workers[workerIndex]
-            worker.sessionCount.add(1, ordering: .relaxed)
-            worker.send(.open(RelayWorker.Session(id: id, a: legA, b: legB, opened: now)))
-            return (opened[0].port, opened[1].port)
+            session = RelayWorker.Session(id: id, a: legA, b: legB, opened: now)
         } catch {
             for socket in opened {
                 _ = luukku_close(socket.fd)
@@ -141,6 +139,11 @@ public final class Relay: Sendable {
             directory.forget(id)
             throw error
         }
+        let worker = workers[workerIndex]
+        worker.sessionCount.add(1, ordering: .relaxed)
+        // A worker that stopped meanwhile closes the sockets, frees the ports and forgets the id itself.
+        guard worker.send(.open(session)) else { throw RelayError(.stopped) }
+        return (opened[0].port, opened[1].port)
     }
 
     private func makeLeg(_ socket: (fd: Int32, port: UInt16), keys: LegKeys, clockRates: ClockRates, now: UInt64)

@@ -107,7 +107,8 @@ final class RelayLeg {
                 sentReportAt[slot] != 0
             {
                 // All three in 1/65536 s; a negative result (clock step, bogus report) gives no figure.
-                let elapsed = Int64(ntpNow &- sentReportAt[slot]) - Int64(block.delaySinceLastSenderReport)
+                let elapsed =
+                    Int64(Int32(bitPattern: ntpNow &- sentReportAt[slot])) - Int64(block.delaySinceLastSenderReport)
                 if elapsed >= 0 { roundTrip = UInt64(elapsed) * 1_000_000 / 65_536 }
             }
             let report = PeerReportSnapshot(

@@ -44,6 +44,8 @@ final class RelayWorker: @unchecked Sendable {
     private let bufferSize: Int
     private let receiveSize: Int
     private var lastSweep: UInt64 = 0
+    /// Lengths of the packets in the outbox, for the byte counter once the kernel took them.
+    private var outgoingLengths: [Int]
 
     init(
         configuration: RelayConfiguration, pool: PortPool, directory: SessionDirectory,
@@ -57,14 +59,22 @@ final class RelayWorker: @unchecked Sendable {
         self.onLatch = onLatch
         // 1,500 octets of datagram (a receive larger than that is cut and dropped as malformed), then
         // room for the largest SRTP trailer the outbound suite may add when the inbound one added less.
+        outgoingLengths = [Int](repeating: 0, count: configuration.batchSize)
         receiveSize = 1_500 + SRTPContext.trailerSpace
         bufferSize = receiveSize + SRTPContext.trailerSpace
         let epoll = luukku_epoll_create()
         let wake = luukku_eventfd_create()
-        guard epoll >= 0, wake >= 0, luukku_epoll_add(epoll, wake, Self.wakeTag) == 0,
-            let batch = luukku_batch_new(UInt32(configuration.batchSize), UInt32(bufferSize)),
-            let outbox = luukku_outbox_new(UInt32(configuration.batchSize))
-        else { throw RelayError(.system("epoll, eventfd or batch buffers", errno)) }
+        let added = epoll >= 0 && wake >= 0 ? luukku_epoll_add(epoll, wake, Self.wakeTag) : -EBADF
+        let batch = luukku_batch_new(UInt32(configuration.batchSize), UInt32(bufferSize))
+        let outbox = luukku_outbox_new(UInt32(configuration.batchSize))
+        guard epoll >= 0, wake >= 0, added == 0, let batch, let outbox else {
+            let error = epoll < 0 ? -epoll : wake < 0 ? -wake : added < 0 ? -added : ENOMEM
+            if epoll >= 0 { _ = luukku_close(epoll) }
+            if wake >= 0 { _ = luukku_close(wake) }
+            luukku_batch_free(batch)
+            luukku_outbox_free(outbox)
+            throw RelayError(.system("epoll, eventfd or batch buffers", error))
+        }
         self.epoll = epoll
         self.wake = wake
         self.batch = batch
@@ -80,7 +90,9 @@ final class RelayWorker: @unchecked Sendable {
 
     /// Queues a command for the worker's thread. After the worker has stopped, the command is answered at once
     /// instead: a session is closed on the spot, a reply gets nil.
-    func send(_ command: Command) {
+    /// - Returns: false when the worker had stopped and the command was answered at once.
+    @discardableResult
+    func send(_ command: Command) -> Bool {
         let queued = commands.withLock { state -> Bool in
             guard !state.ended else { return false }
             state.queue.append(command)
@@ -91,6 +103,7 @@ final class RelayWorker: @unchecked Sendable {
         } else {
             refuse(command)
         }
+        return queued
     }
 
     /// Answers a command the loop will never run.
@@ -163,12 +176,16 @@ final class RelayWorker: @unchecked Sendable {
                     luukku_outbox_set(
                         outbox, outgoing, luukku_batch_buffer(batch, UInt32(index)), UInt32(length),
                         partner.latchedAddress, partner.latchedPort)
+                    outgoingLengths[Int(outgoing)] = length
                     outgoing += 1
                 }
             }
             if outgoing > 0, let partner = leg.partner {
-                let sent = luukku_outbox_send(partner.fd, outbox, outgoing)
-                if sent < outgoing { partner.counters.sendFailures += UInt64(outgoing) - UInt64(max(0, sent)) }
+                // sendmmsg sends in order: the first `sent` went out, the rest were refused.
+                let sent = Int(max(0, luukku_outbox_send(partner.fd, outbox, outgoing)))
+                partner.counters.packetsOut += UInt64(sent)
+                for index in 0..<sent { partner.counters.bytesOut += UInt64(outgoingLengths[index]) }
+                partner.counters.sendFailures += UInt64(Int(outgoing) - sent)
             }
             if received < configuration.batchSize { return }
         }
@@ -228,10 +245,7 @@ final class RelayWorker: @unchecked Sendable {
         }
         if isRTCP { partner.noteForwardedSenderReports(plain, ntpNow: ntpNow) }
         do {
-            let sealed = try partner.outbound.protect(buffer, length: plainLength, kind: isRTCP ? .rtcp : .rtp)
-            partner.counters.packetsOut += 1
-            partner.counters.bytesOut += UInt64(sealed)
-            return sealed
+            return try partner.outbound.protect(buffer, length: plainLength, kind: isRTCP ? .rtcp : .rtp)
         } catch {
             partner.counters.sendFailures += 1
             return 0
@@ -249,6 +263,9 @@ final class RelayWorker: @unchecked Sendable {
         for command in pending {
             switch command {
             case .open(let session):
+                // Silence counts from now on this worker's clock (the caller's reading may be later than `now`).
+                session.a.lastAuthenticated = now
+                session.b.lastAuthenticated = now
                 session.a.session = session.id
                 session.b.session = session.id
                 session.b.side = .b
@@ -267,7 +284,6 @@ final class RelayWorker: @unchecked Sendable {
                 keepRunning = false
             }
         }
-        _ = now
         return keepRunning
     }
 
@@ -292,7 +308,7 @@ final class RelayWorker: @unchecked Sendable {
         }
         // Datagrams still queued on the legs' sockets are for a session that is over: counted, not relayed.
         for leg in [entry.session.a, entry.session.b] {
-            while true {
+            for _ in 0..<64 {  // bounded: a flood at close must not hold the worker
                 let late = Int(luukku_batch_receive(leg.fd, batch, UInt32(configuration.batchSize), 0))
                 if late <= 0 { break }
                 for _ in 0..<late { leg.counters.drop(.unknownPort) }
@@ -317,7 +333,7 @@ final class RelayWorker: @unchecked Sendable {
         let timeout = configuration.mediaSilenceTimeoutNanoseconds
         let silent = sessions.values.filter { entry in
             let last = max(entry.session.a.lastAuthenticated, entry.session.b.lastAuthenticated)
-            return now &- last >= timeout
+            return now > last && now - last >= timeout
         }
         for entry in silent { finish(entry.session.id, reason: .mediaSilence, reply: nil) }
     }

@@ -14,7 +14,8 @@ public final class SRTPContext {
     public enum PacketKind: Hashable, Sendable { case rtp, rtcp }
 
     /// Spare octets a buffer needs after the packet for `protect` (libsrtp's `SRTP_MAX_TRAILER_LEN`).
-    public static let trailerSpace = Int(LUUKKU_SRTP_MAX_TRAILER_LEN)
+    /// libsrtp's `SRTP_MAX_TRAILER_LEN` plus the 4 octets of E flag and SRTCP index `srtp_protect_rtcp` adds.
+    public static let trailerSpace = Int(LUUKKU_SRTP_MAX_TRAILER_LEN) + 4
 
     public let suite: SRTPSuite
     public let direction: Direction

@@ -66,4 +66,13 @@ import Testing
             #expect(error.issues.first?.problem.contains(words) == true, "\(error)")
         }
     }
+
+    @Test func limitsTheRelayWouldRefuseAreRefusedHere() throws {
+        guard case .failure(let error) = try Self.load(relay: ["bindAddress": "01.2.3.4", "burstPackets": 20_000_000])
+        else {
+            Issue.record("accepted a leading zero and a 20,000,000 burst")
+            return
+        }
+        #expect(Set(error.issues.map(\.keyPath)) == ["relay.bindAddress", "relay.burstPackets"])
+    }
 }

@@ -60,4 +60,23 @@ import Testing
         #expect(statistics.jitter == 179 || statistics.jitter == 180)
         #expect(statistics.lost == 0)
     }
+
+    /// An authenticated peer can make the sequence wrap every 22 packets once its source is valid (steps of
+    /// 2,999 count as in order): after more than 2^16 wraps the cycle count itself wraps, as in RFC 3550's 32-bit
+    /// arithmetic, and the extended sequence stays the true one modulo 2^32.
+    @Test func theCycleCountWrapsInsteadOfTrapping() {
+        var statistics = RTPReceiveStatistics()
+        let packets = 1_500_000
+        var accepted = 0
+        for index in 0..<packets {
+            // 0, 1, 2 pass probation; then steps of 2,999.
+            let sequence = index <= 2 ? index : 2 + (index - 2) * 2_999
+            let counted = statistics.record(
+                sequence: UInt16(truncatingIfNeeded: sequence), timestamp: UInt32(truncatingIfNeeded: index), arrival: 0
+            )
+            if counted { accepted += 1 }
+        }
+        #expect(accepted == packets - 1, "all but the first, which was on probation")
+        #expect(statistics.extendedHighestSequence == UInt32(truncatingIfNeeded: 2 + (packets - 3) * 2_999))
+    }
 }
