@@ -4,11 +4,11 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-# Debian packages: libsrtp2 and OpenSSL for the relay, pkg-config to find
+# Debian packages: libsrtp2 and OpenSSL for the relay, SQLite for the ledger (GRDB), pkg-config to find
 # them, protoc for `make proto`, openssl for the development certificates,
 # ffmpeg and GStreamer (srtpenc/srtpdec are in plugins-bad, vp8enc in
 # plugins-good) as the real media peers of the interop tests.
-SYSTEM_PACKAGES := libsrtp2-dev libssl-dev pkg-config protobuf-compiler openssl ca-certificates \
+SYSTEM_PACKAGES := libsrtp2-dev libssl-dev libsqlite3-dev pkg-config protobuf-compiler openssl ca-certificates \
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 
 CONFIG ?= config/luukku.example.json

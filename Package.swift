@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         // Benchmarks only.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
@@ -62,6 +63,13 @@ let package = Package(
             dependencies: ["CSRTP"],
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
             linkerSettings: [.linkedLibrary("crypto")]
+        ),
+
+        // Durable records (docs/ledger.md): tickets, offers, sessions, feedback; SQLite in WAL mode through GRDB.
+        .target(
+            name: "LuukkuLedger",
+            dependencies: ["LuukkuCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
         ),
 
         // Batched UDP (recvmmsg/sendmmsg), epoll and eventfd for the relay's worker threads.
@@ -119,6 +127,11 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LuukkuLedgerTests",
+            dependencies: ["LuukkuLedger", "LuukkuCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "LuukkuMatchingTests", dependencies: ["LuukkuMatching"], swiftSettings: strictSettings),
