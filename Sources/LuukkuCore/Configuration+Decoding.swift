@@ -154,7 +154,7 @@ private struct ConfigurationFile: Decodable {
     var configuration: Configuration
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, nationalLanguages, languages, agencies, servicePoints, experts, relay
+        case version, nationalLanguages, languages, agencies, servicePoints, experts, relay, server
     }
 
     init(from decoder: any Decoder) throws {
@@ -174,7 +174,8 @@ private struct ConfigurationFile: Decodable {
             agencies: try c.decode([Configuration.Agency].self, forKey: .agencies),
             servicePoints: try c.decode([Configuration.ServicePoint].self, forKey: .servicePoints),
             experts: try c.decode([Configuration.Expert].self, forKey: .experts),
-            relay: try c.decodeIfPresent(Configuration.Relay.self, forKey: .relay) ?? Configuration.Relay()
+            relay: try c.decodeIfPresent(Configuration.Relay.self, forKey: .relay) ?? Configuration.Relay(),
+            server: try c.decodeIfPresent(Configuration.Server.self, forKey: .server) ?? Configuration.Server()
         )
     }
 }

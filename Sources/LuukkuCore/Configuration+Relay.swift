@@ -12,6 +12,9 @@ extension Configuration {
 
         /// IPv4 address the leg sockets bind to.
         public var bindAddress: String = "0.0.0.0"
+        /// The address peers send media to (what goes into their SDP): needed when the relay binds 0.0.0.0 or
+        /// sits behind NAT; without it the server uses `bindAddress`.
+        public var publicAddress: String?
         /// First and last UDP port for legs; a session takes two.
         public var firstPort: UInt16 = 40_000
         public var lastPort: UInt16 = 49_999
@@ -27,13 +30,16 @@ extension Configuration {
 
         public init() {}
 
-        /// Problems with the values, as configuration issues under `at` (e.g. `relay`).
+        /// Problems with the values, as configuration issues under `path` (e.g. `relay`).
         func validate(at path: String) -> [ConfigurationIssue] {
             var issues: [ConfigurationIssue] = []
             func issue(_ key: String, _ problem: String) {
                 issues.append(ConfigurationIssue(keyPath: "\(path).\(key)", problem: problem))
             }
             if !Self.isIPv4(bindAddress) { issue("bindAddress", "'\(bindAddress)' is not an IPv4 address") }
+            if let publicAddress, !Self.isIPv4(publicAddress) || publicAddress == "0.0.0.0" {
+                issue("publicAddress", "'\(publicAddress)' is not an IPv4 address peers can send to")
+            }
             if firstPort < 1_024 { issue("ports", "must not start below 1024 (got \(firstPort))") }
             if firstPort > lastPort {
                 issue("ports", "first port \(firstPort) is after last port \(lastPort)")
@@ -68,13 +74,14 @@ extension Configuration {
 
 extension Configuration.Relay: Decodable {
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case bindAddress, ports, workers, packetsPerSecond, burstPackets, mediaSilenceSeconds, crypto
+        case bindAddress, publicAddress, ports, workers, packetsPerSecond, burstPackets, mediaSilenceSeconds, crypto
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
         self.init()
         bindAddress = try c.decodeIfPresent(String.self, forKey: .bindAddress) ?? bindAddress
+        publicAddress = try c.decodeIfPresent(String.self, forKey: .publicAddress)
         if let ports = try c.decodeIfPresent([UInt16].self, forKey: .ports) {
             guard ports.count == 2 else {
                 throw DecodingError.dataCorruptedError(

@@ -68,7 +68,7 @@ extension Configuration {
                 v.issue("\(at).languages[\(j)]", "agency '\(agency.id)' does not serve in '\(language)'")
             }
         }
-        return v.issues + relay.validate(at: "relay")
+        return v.issues + relay.validate(at: "relay") + server.validate(at: "server")
     }
 }
 

@@ -17,6 +17,8 @@ public struct Configuration: Hashable, Sendable {
     public var experts: [Expert]
     /// The SRTP media relay (the `relay` section; every key optional).
     public var relay: Relay
+    /// The daemon's listener, TLS files, state paths, limits and timeouts (the `server` section).
+    public var server: Server
 
     public init(
         nationalLanguages: [LanguageCode] = [.finnish, .swedish],
@@ -24,7 +26,8 @@ public struct Configuration: Hashable, Sendable {
         agencies: [Agency],
         servicePoints: [ServicePoint],
         experts: [Expert],
-        relay: Relay = Relay()
+        relay: Relay = Relay(),
+        server: Server = Server()
     ) {
         self.nationalLanguages = nationalLanguages
         self.languages = languages
@@ -32,6 +35,7 @@ public struct Configuration: Hashable, Sendable {
         self.servicePoints = servicePoints
         self.experts = experts
         self.relay = relay
+        self.server = server
     }
 
     public func agency(_ id: AgencyID) -> Agency? { agencies.first { $0.id == id } }

@@ -6,15 +6,7 @@ import Testing
 /// its key path.
 @Suite struct RelayConfigurationTests {
     static func load(relay: [String: Any]?) throws -> Result<Configuration, ConfigurationError> {
-        let data = try Data(contentsOf: URL(fileURLWithPath: ConfigurationTests.exampleFile))
-        var tree = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        tree["relay"] = relay
-        let edited = try JSONSerialization.data(withJSONObject: tree)
-        do {
-            return .success(try Configuration(json: edited, file: "edited.json"))
-        } catch {
-            return .failure(error)
-        }
+        try ServerConfigurationTests.load(server: nil, relay: relay)
     }
 
     @Test func absentSectionGivesTheDefaults() throws {

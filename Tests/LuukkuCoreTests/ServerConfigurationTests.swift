@@ -1,0 +1,72 @@
+import Foundation
+import LuukkuCore
+import Testing
+
+/// The `server` section: defaults, values read, and every bad value named by its key path.
+@Suite struct ServerConfigurationTests {
+    /// The demo file with its `server` and `relay` sections replaced (nil: absent), decoded and validated.
+    static func load(server: [String: Any]?, relay: [String: Any]? = nil) throws -> Result<
+        Configuration, ConfigurationError
+    > {
+        let data = try Data(contentsOf: URL(fileURLWithPath: ConfigurationTests.exampleFile))
+        var tree = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        tree["server"] = server
+        tree["relay"] = relay
+        let edited = try JSONSerialization.data(withJSONObject: tree)
+        do {
+            return .success(try Configuration(json: edited, file: "edited.json"))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    @Test func defaultsAndValues() throws {
+        #expect(try Self.load(server: nil).get().server == Configuration.Server())
+        let server = try Self.load(server: [
+            "listen": "127.0.0.1:7500", "ledgerPath": "/var/lib/luukku/ledger.sqlite",
+            "statusSocket": "/run/luukku/luukkud.sock", "revokedIdentities": ["luukku:terminal:parainen"],
+            "maxRequestsPerTerminal": 3, "timeouts": ["offerAnswer": 25, "drain": 600], "maxMissedOffers": 3,
+        ]).get().server
+        #expect(server.listenHost == "127.0.0.1" && server.listenPort == 7_500)
+        #expect(
+            server.ledgerPath == "/var/lib/luukku/ledger.sqlite" && server.statusSocket == "/run/luukku/luukkud.sock")
+        #expect(server.revokedIdentities == ["luukku:terminal:parainen"] && server.maxRequestsPerTerminal == 3)
+        #expect(server.timeouts.offerAnswer == 25 && server.timeouts.drain == 600 && server.timeouts.heartbeat == 15)
+        #expect(server.maxMissedOffers == 3)
+        let relay = try Self.load(server: nil, relay: ["publicAddress": "198.51.100.7"]).get().relay
+        #expect(relay.publicAddress == "198.51.100.7")
+    }
+
+    @Test func everyBadValueIsNamed() throws {
+        guard
+            case .failure(let error) = try Self.load(
+                server: [
+                    "listen": "localhost:0", "ledgerPath": "", "revokedIdentities": ["terminal:parainen"],
+                    "maxConnections": 0, "maxFrameBytes": 100, "timeouts": ["heartbeat": 30, "idle": 20, "drain": 0],
+                ], relay: ["publicAddress": "0.0.0.0"])
+        else {
+            Issue.record("accepted a bad server section")
+            return
+        }
+        #expect(
+            Set(error.issues.map(\.keyPath)) == [
+                "server.listen", "server.ledgerPath", "server.revokedIdentities[0]", "server.maxConnections",
+                "server.maxFrameBytes", "server.timeouts.idle", "server.timeouts.drain", "relay.publicAddress",
+            ])
+        #expect(
+            error.description.contains("edited.json: server.timeouts.idle: must be longer than the heartbeat (30 s)"))
+    }
+
+    @Test func structuralMistakesStopDecoding() throws {
+        for (server, path) in [
+            (["listen": "7400"] as [String: Any], "server.listen"),
+            (["timeouts": ["answer": 5]], "server.timeouts.answer"),
+        ] {
+            guard case .failure(let error) = try Self.load(server: server) else {
+                Issue.record("accepted \(server)")
+                continue
+            }
+            #expect(error.issues.first?.keyPath == path, "\(error)")
+        }
+    }
+}
