@@ -3,9 +3,9 @@ import Foundation
 import LuukkuCore
 import LuukkuProtocol
 
-/// The Luukku daemon. Signaling, matching, the media relay and the ledger arrive with issues 3-5; until then
-/// this loads and validates the configuration, prints what it would serve, and says plainly that it does not
-/// serve yet.
+/// The Luukku daemon. The matcher, the media relay and the ledger exist as libraries; the signaling server
+/// that uses them arrives with issue 5. Until then this loads and validates the configuration, prints what it
+/// would serve, and says plainly that it does not serve yet.
 @main
 struct Luukkud: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,9 +13,9 @@ struct Luukkud: ParsableCommand {
         abstract: "Luukku remote video-service broker daemon.",
         discussion: """
             Brokers video sessions between service-point terminals and agency experts \
-            (docs/protocol.md). This build is the foundation release: it validates the \
-            configuration and exits; the signaling server, matcher, relay and ledger are \
-            not part of it yet.
+            (docs/protocol.md). This build validates the configuration and exits: the \
+            matcher, media relay and ledger are built as libraries, but the signaling \
+            server that runs them is not part of it yet (issue 5).
 
             Exit status: 0 when the configuration is valid, 78 (EX_CONFIG) when it is not.
             """
@@ -115,8 +115,8 @@ struct Luukkud: ParsableCommand {
         }
         print("luukkud: wire protocol v\(ProtocolVersion.current), max frame \(FrameLimits.defaultMaxFrameBytes) bytes")
         print(
-            "luukkud: this is the foundation build: the signaling server, matcher, relay and ledger "
-                + "are not implemented yet (issues 3-5), so nothing is listening. Exiting."
+            "luukkud: the signaling server is not built yet (issue 5; the matcher, relay and ledger exist as "
+                + "libraries), so nothing is listening. Exiting."
         )
     }
 
