@@ -113,7 +113,7 @@ struct Luukkud: ParsableCommand {
             }
             return
         }
-        print("luukkud: wire protocol v\(ProtocolVersion.current), max frame \(FrameLimits.defaultMaxFrameBytes) bytes")
+        print("luukkud: wire protocol v\(ProtocolVersion.current), max frame \(server.maxFrameBytes) bytes")
         print(
             "luukkud: the signaling server is not built yet (issue 5; the matcher, relay and ledger exist as "
                 + "libraries), so nothing is listening. Exiting."
