@@ -7,13 +7,28 @@ extension Configuration {
     /// Reads, decodes and validates a configuration file.
     /// - Throws: ``ConfigurationError`` naming the file, the key path and the problem.
     public static func load(contentsOf path: String) throws(ConfigurationError) -> Configuration {
+        let decoded = try decode(contentsOf: path)
+        let issues = decoded.validate()
+        guard issues.isEmpty else { throw ConfigurationError(file: path, issues: issues) }
+        return decoded
+    }
+
+    /// Reads and decodes a configuration file without the consistency checks, for a caller that changes it
+    /// (command-line overrides) and then calls ``validate()`` itself.
+    public static func decode(contentsOf path: String) throws(ConfigurationError) -> Configuration {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw ConfigurationError(file: path, issues: [ConfigurationIssue(keyPath: "", problem: readProblem(error))])
         }
-        return try Configuration(json: data, file: path)
+        do {
+            return try JSONDecoder().decode(ConfigurationFile.self, from: data).configuration
+        } catch let error as DecodingError {
+            throw ConfigurationError(file: path, issues: [ConfigurationIssue(error)])
+        } catch {
+            throw ConfigurationError(file: path, issues: [ConfigurationIssue(keyPath: "", problem: "\(error)")])
+        }
     }
 
     /// Decodes and validates configuration JSON; `file` is used only in error text.

@@ -115,9 +115,11 @@ extension Configuration.Server: Decodable {
 
     /// "HOST:PORT" with a dotted IPv4 host; nil otherwise (the host is checked by validation).
     public static func endpoint(_ text: String) -> (String, UInt16)? {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            return nil
-        }
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let digits = text[text.index(after: colon)...]
+        guard (1...5).contains(digits.count), digits.first != "0", digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let port = UInt16(digits)
+        else { return nil }
         let host = String(text[..<colon])
         return host.isEmpty ? nil : (host, port)
     }

@@ -35,10 +35,11 @@ public struct LedgerTicket: Hashable, Sendable {
 }
 
 extension SQLiteLedger {
-    /// SQLite's journal mode and synchronous level as the ledger's connections see them ("wal" and 2 = FULL).
+    /// SQLite's journal mode and synchronous level of the ledger's writer ("wal" and 2 = FULL).
     public func durabilitySettings() async throws(LedgerError) -> (journalMode: String, synchronous: Int) {
         do {
-            return try await pool.read { db in
+            // The writer's connection: the one whose commits record() waits for.
+            return try await pool.writeWithoutTransaction { db in
                 (
                     try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
                     try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1

@@ -31,10 +31,7 @@ enum LedgerWriter {
                 arguments: [at.timeIntervalSince1970, outcome.outcome, outcome.reason, run, stamp(ticket)])
             guard db.changesCount == 1 else { throw LedgerError(.noSuchOpenRecord("ticket \(ticket)")) }
         case .offerMade(let ticket, let expert, let at):
-            try db.execute(
-                sql: "UPDATE tickets SET stamp = stamp WHERE run = ? AND stamp = ? AND closed_at IS NULL",
-                arguments: [run, stamp(ticket)])
-            guard db.changesCount == 1 else { throw LedgerError(.noSuchOpenRecord("ticket \(ticket)")) }
+            guard try isOpen(ticket, run: run, db: db) else { throw LedgerError(.noSuchOpenRecord("ticket \(ticket)")) }
             try db.execute(
                 sql: "INSERT INTO offers (run, stamp, expert, offered_at) VALUES (?, ?, ?, ?)",
                 arguments: [run, stamp(ticket), expert.rawValue, at.timeIntervalSince1970])
@@ -50,6 +47,7 @@ enum LedgerWriter {
                 throw LedgerError(.noSuchOpenRecord("offer of ticket \(ticket) to \(expert)"))
             }
         case .sessionStarted(let session, let ticket, let expert, let answeredAt):
+            guard try isOpen(ticket, run: run, db: db) else { throw LedgerError(.noSuchOpenRecord("ticket \(ticket)")) }
             do {
                 try db.execute(
                     sql: """
@@ -102,4 +100,10 @@ enum LedgerWriter {
     }
 
     static func stamp(_ ticket: TicketID) -> Int64 { Int64(bitPattern: ticket.stamp) }
+
+    static func isOpen(_ ticket: TicketID, run: Int64, db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM tickets WHERE run = ? AND stamp = ? AND closed_at IS NULL",
+            arguments: [run, stamp(ticket)]) ?? false
+    }
 }

@@ -14,6 +14,9 @@ public final class SQLiteLedger: Ledger {
     public let recovered: Recovered
     let pool: DatabasePool
     private let committer: GroupCommitter
+    /// An exclusive flock on `path + ".lock"` for the ledger's lifetime: a second daemon on the same file would
+    /// otherwise close the first one's open records as interrupted.
+    private let lockDescriptor: Int32
 
     public struct Recovered: Hashable, Sendable {
         public let tickets: Int
@@ -29,6 +32,14 @@ public final class SQLiteLedger: Ledger {
 
     public init(path: String, now: Date = Date()) throws(LedgerError) {
         self.path = path
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else {
+            throw LedgerError(.cannotOpen(path: path, reason: String(cString: strerror(errno))))
+        }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw LedgerError(.cannotOpen(path: path, reason: "another process has it open (\(path).lock is locked)"))
+        }
         var configuration = GRDB.Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -36,7 +47,11 @@ public final class SQLiteLedger: Ledger {
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB sets synchronous = NORMAL on the writer when it turns WAL on (after prepareDatabase): FULL
+            // again, so that a commit is on disk, not only in the WAL's page cache, when record() returns.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         } catch {
+            close(lock)
             throw LedgerError(.cannotOpen(path: path, reason: Self.reason(error)))
         }
         let migrator = Self.migrator
@@ -67,13 +82,18 @@ public final class SQLiteLedger: Ledger {
                 return (run, Recovered(tickets: tickets, offers: offers, sessions: db.changesCount))
             }
         } catch let error as LedgerError {
+            close(lock)
             throw error
         } catch {
+            close(lock)
             throw LedgerError(.cannotOpen(path: path, reason: Self.reason(error)))
         }
+        lockDescriptor = lock
         self.pool = pool
         committer = GroupCommitter(pool: pool, run: run)
     }
+
+    deinit { close(lockDescriptor) }
 
     public func record(_ events: [LedgerEvent]) async throws(LedgerError) {
         let result = await committer.submit(events)
@@ -142,6 +162,7 @@ public final class SQLiteLedger: Ledger {
                         FOREIGN KEY (run, stamp) REFERENCES tickets (run, stamp)
                     );
                     CREATE INDEX sessions_by_end ON sessions (ended_at);
+                    CREATE INDEX sessions_by_ticket ON sessions (run, stamp);
                     CREATE TABLE feedback (
                         run INTEGER NOT NULL,
                         session INTEGER NOT NULL,

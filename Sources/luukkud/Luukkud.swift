@@ -43,14 +43,17 @@ struct Luukkud: ParsableCommand {
     /// The file's configuration with the command line's overrides, validated again; issues from an override
     /// name the flag.
     func effectiveConfiguration() throws(ConfigurationError) -> Configuration {
-        var loaded = try Configuration.load(contentsOf: config)
+        var loaded = try Configuration.decode(contentsOf: config)  // validated below, after the overrides
         var flags: [String: String] = [:]
         if let listen {
             flags["server.listen"] = "--listen"
             guard let endpoint = Configuration.Server.endpoint(listen) else {
                 throw ConfigurationError(
                     file: config,
-                    issues: [ConfigurationIssue(keyPath: "--listen", problem: "expected HOST:PORT, got '\(listen)'")])
+                    issues: [
+                        ConfigurationIssue(
+                            keyPath: "--listen (server.listen)", problem: "expected HOST:PORT, got '\(listen)'")
+                    ])
             }
             (loaded.server.listenHost, loaded.server.listenPort) = endpoint
         }

@@ -41,7 +41,7 @@ import Testing
         guard
             case .failure(let error) = try Self.load(
                 server: [
-                    "listen": "localhost:0", "ledgerPath": "", "revokedIdentities": ["terminal:parainen"],
+                    "listen": "localhost:7400", "ledgerPath": "", "revokedIdentities": ["terminal:parainen"],
                     "maxConnections": 0, "maxFrameBytes": 100, "timeouts": ["heartbeat": 30, "idle": 20, "drain": 0],
                 ], relay: ["publicAddress": "0.0.0.0"])
         else {

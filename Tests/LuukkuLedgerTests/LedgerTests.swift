@@ -160,4 +160,33 @@ import Testing
                 && error.description.hasPrefix("ledger: cannot open /nonexistent-luukku/ledger.sqlite")
         }
     }
+
+    @Test func oneDaemonAtATimeOnAFile() async throws {
+        let path = try Self.temporaryPath()
+        var first: SQLiteLedger? = try SQLiteLedger(path: path, now: Self.at(0))
+        #expect(first?.run == 1)
+        #expect {
+            _ = try SQLiteLedger(path: path, now: Self.at(1))
+        } throws: { error in
+            (error as? LedgerError)?.description.contains("another process has it open") == true
+        }
+        first = nil  // releases the lock
+        let second = try SQLiteLedger(path: path, now: Self.at(2))
+        #expect(second.run == 2)
+    }
+
+    @Test func aSessionCannotStartOnAClosedTicket() async throws {
+        let ledger = try SQLiteLedger(path: try Self.temporaryPath(), now: Self.at(0))
+        try await ledger.record([
+            Self.opened(4), .ticketClosed(ticket: TicketID(stamp: 4), outcome: LedgerOutcome(.expired), at: Self.at(9)),
+        ])
+        await #expect(throws: LedgerError(.noSuchOpenRecord("ticket t-4"))) {
+            try await ledger.record([
+                .sessionStarted(session: 1, ticket: TicketID(stamp: 4), expert: Self.aino, answeredAt: Self.at(10))
+            ])
+        }
+        await #expect(throws: LedgerError(.noSuchOpenRecord("ticket t-4"))) {
+            try await ledger.record([.offerMade(ticket: TicketID(stamp: 4), expert: Self.aino, at: Self.at(10))])
+        }
+    }
 }

@@ -41,6 +41,23 @@ import Testing
                 + "relay ports 40000-49999\n")
     }
 
+    /// A flag replaces a bad value in the file before validation, so an operator can override it.
+    @Test func aFlagOverridesABadFileValue() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-cfg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = try Self.demoConfiguration(tlsDirectory: directory, makeFiles: true)
+        var tree = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        var server = try #require(tree["server"] as? [String: Any])
+        server["listen"] = "localhost:7400"
+        tree["server"] = server
+        try JSONSerialization.data(withJSONObject: tree).write(to: file)
+        let bad = try ProcessRunner.run(Self.luukkud, ["--check-config", "--config", file.path])
+        #expect(bad.status == 78 && bad.stderr.contains("server.listen: 'localhost' is not an IPv4 address"))
+        let overridden = try ProcessRunner.run(
+            Self.luukkud, ["--check-config", "--config", file.path, "--listen", "127.0.0.1:7400"])
+        #expect(overridden.status == 0, "\(overridden.stderr)")
+    }
+
     @Test func unreadableTLSFilesAndBadFlagsExitWithEXCONFIG() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-cfg-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -56,7 +73,7 @@ import Testing
         let badListen = try ProcessRunner.run(
             Self.luukkud, ["--check-config", "--config", file.path, "--listen", "7400"])
         #expect(badListen.status == 78)
-        #expect(badListen.stderr.contains("\(file.path): --listen: expected HOST:PORT, got '7400'"))
+        #expect(badListen.stderr.contains("\(file.path): --listen (server.listen): expected HOST:PORT, got '7400'"))
 
         let badAddress = try ProcessRunner.run(
             Self.luukkud, ["--check-config", "--config", file.path, "--relay-public-address", "0.0.0.0"])
