@@ -130,7 +130,7 @@ public final class Relay: Sendable {
             opened.append(try openSocket())
             let legA = try makeLeg(opened[0], keys: a, clockRates: clockRates, now: now)
             let legB = try makeLeg(opened[1], keys: b, clockRates: clockRates, now: now)
-            session = RelayWorker.Session(id: id, a: legA, b: legB, opened: now)
+            session = RelayWorker.Session(id: id, a: legA, b: legB)
         } catch {
             for socket in opened {
                 _ = luukku_close(socket.fd)
@@ -140,7 +140,6 @@ public final class Relay: Sendable {
             throw error
         }
         let worker = workers[workerIndex]
-        worker.sessionCount.add(1, ordering: .relaxed)
         // A worker that stopped meanwhile closes the sockets, frees the ports and forgets the id itself.
         guard worker.send(.open(session)) else { throw RelayError(.stopped) }
         return (opened[0].port, opened[1].port)

@@ -12,7 +12,6 @@ final class RelayWorker: @unchecked Sendable {
         let id: UInt64
         let a: RelayLeg
         let b: RelayLeg
-        let opened: UInt64
     }
 
     enum Command: @unchecked Sendable {
@@ -32,7 +31,6 @@ final class RelayWorker: @unchecked Sendable {
     let wake: Int32
     /// Pending commands, and whether the loop has ended (then nothing more is queued).
     private let commands = Mutex<(queue: [Command], ended: Bool)>(([], false))
-    let sessionCount = Atomic<Int>(0)
     var thread = pthread_t()
 
     // Worker-thread state.
@@ -114,7 +112,6 @@ final class RelayWorker: @unchecked Sendable {
                 _ = luukku_close(leg.fd)
                 pool.give(leg.port)
             }
-            sessionCount.subtract(1, ordering: .relaxed)
             directory.forget(session.id)
         case .close(_, _, let reply): reply?.resume(returning: nil)
         case .snapshot(_, let reply): reply.resume(returning: nil)
@@ -323,7 +320,6 @@ final class RelayWorker: @unchecked Sendable {
             legs[slot] = nil
             freeSlots.append(slot)
         }
-        sessionCount.subtract(1, ordering: .relaxed)
         directory.forget(id)
         reply?.resume(returning: snapshot)
         onSessionEnd(id, reason, snapshot)
