@@ -134,12 +134,8 @@ void luukku_outbox_set(luukku_outbox *outbox, unsigned index, const uint8_t *dat
 int luukku_outbox_send(int fd, luukku_outbox *outbox, unsigned count) {
     unsigned sent = 0;
     while (sent < count) {
-        int result = sendmmsg(fd, outbox->messages + sent, count - sent, MSG_DONTWAIT);
-        if (result < 0) {
-            if (errno == EINTR) continue;
-            if (sent == 0) return -errno;
-            break;
-        }
+        int result = luukku_outbox_send_from(fd, outbox, sent, count);
+        if (result < 0) return sent == 0 ? result : (int)sent;
         if (result == 0) break;
         sent += (unsigned)result;
     }

@@ -1,3 +1,4 @@
+import CRelayIO
 import Foundation
 import LuukkuRelay
 import Testing
@@ -122,19 +123,10 @@ enum Peers {
 
     /// A local UDP port nobody uses now (bound once by the kernel's choice, then released).
     static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var port: UInt16 = 0
+        let fd = luukku_udp_open(0x7F00_0001, 0, 0, &port)
         try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        try #require(bound)
-        return UInt16(bigEndian: address.sin_port)
+        _ = luukku_close(fd)
+        return port
     }
 }
