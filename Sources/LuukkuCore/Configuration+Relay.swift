@@ -30,12 +30,9 @@ extension Configuration {
 
         public init() {}
 
-        /// Problems with the values, as configuration issues under `path` (e.g. `relay`).
-        func validate(at path: String) -> [ConfigurationIssue] {
-            var issues: [ConfigurationIssue] = []
-            func issue(_ key: String, _ problem: String) {
-                issues.append(ConfigurationIssue(keyPath: "\(path).\(key)", problem: problem))
-            }
+        /// Adds the problems with the values to `v`, under `path` (e.g. `relay`).
+        func validate(at path: String, into v: inout Validator) {
+            func issue(_ key: String, _ problem: String) { v.issue("\(path).\(key)", problem) }
             if !Self.isIPv4(bindAddress) { issue("bindAddress", "'\(bindAddress)' is not an IPv4 address") }
             if let publicAddress, !Self.isIPv4(publicAddress) || publicAddress == "0.0.0.0" {
                 issue("publicAddress", "'\(publicAddress)' is not an IPv4 address peers can send to")
@@ -56,7 +53,6 @@ extension Configuration {
             if !(1...86_400).contains(mediaSilenceSeconds) {
                 issue("mediaSilenceSeconds", "must be 1 to 86400, got \(mediaSilenceSeconds)")
             }
-            return issues
         }
 
         /// Dotted-quad IPv4 text: four decimal parts 0-255.

@@ -45,11 +45,9 @@ extension Configuration {
 
         public init() {}
 
-        func validate(at path: String) -> [ConfigurationIssue] {
-            var issues: [ConfigurationIssue] = []
-            func issue(_ key: String, _ problem: String) {
-                issues.append(ConfigurationIssue(keyPath: "\(path).\(key)", problem: problem))
-            }
+        /// Adds the problems with the values to `v`, under `path` (`server`).
+        func validate(at path: String, into v: inout Validator) {
+            func issue(_ key: String, _ problem: String) { v.issue("\(path).\(key)", problem) }
             if !Relay.isIPv4(listenHost) { issue("listen", "'\(listenHost)' is not an IPv4 address") }
             if listenPort == 0 { issue("listen", "port 0 is not a port to listen on") }
             for (key, value) in [
@@ -78,7 +76,6 @@ extension Configuration {
             if timeouts.idle <= timeouts.heartbeat {
                 issue("timeouts.idle", "must be longer than the heartbeat (\(timeouts.heartbeat) s)")
             }
-            return issues
         }
     }
 }

@@ -68,12 +68,14 @@ extension Configuration {
                 v.issue("\(at).languages[\(j)]", "agency '\(agency.id)' does not serve in '\(language)'")
             }
         }
-        return v.issues + relay.validate(at: "relay") + server.validate(at: "server")
+        relay.validate(at: "relay", into: &v)
+        server.validate(at: "server", into: &v)
+        return v.issues
     }
 }
 
 /// Collects issues; each check appends what it finds.
-private struct Validator {
+struct Validator {
     let knownLanguages: Set<LanguageCode>
     let nationalLanguages: [LanguageCode]
     var issues: [ConfigurationIssue] = []
