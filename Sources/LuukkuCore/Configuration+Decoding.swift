@@ -7,10 +7,7 @@ extension Configuration {
     /// Reads, decodes and validates a configuration file.
     /// - Throws: ``ConfigurationError`` naming the file, the key path and the problem.
     public static func load(contentsOf path: String) throws(ConfigurationError) -> Configuration {
-        let decoded = try decode(contentsOf: path)
-        let issues = decoded.validate()
-        guard issues.isEmpty else { throw ConfigurationError(file: path, issues: issues) }
-        return decoded
+        try decode(contentsOf: path).validated(file: path)
     }
 
     /// Reads and decodes a configuration file without the consistency checks, for a caller that changes it
@@ -22,28 +19,29 @@ extension Configuration {
         } catch {
             throw ConfigurationError(file: path, issues: [ConfigurationIssue(keyPath: "", problem: readProblem(error))])
         }
-        do {
-            return try JSONDecoder().decode(ConfigurationFile.self, from: data).configuration
-        } catch let error as DecodingError {
-            throw ConfigurationError(file: path, issues: [ConfigurationIssue(error)])
-        } catch {
-            throw ConfigurationError(file: path, issues: [ConfigurationIssue(keyPath: "", problem: "\(error)")])
-        }
+        return try decode(json: data, file: path)
     }
 
     /// Decodes and validates configuration JSON; `file` is used only in error text.
     public init(json: Data, file: String) throws(ConfigurationError) {
-        let decoded: Configuration
+        self = try Self.decode(json: json, file: file).validated(file: file)
+    }
+
+    private static func decode(json: Data, file: String) throws(ConfigurationError) -> Configuration {
         do {
-            decoded = try JSONDecoder().decode(ConfigurationFile.self, from: json).configuration
+            return try JSONDecoder().decode(ConfigurationFile.self, from: json).configuration
         } catch let error as DecodingError {
             throw ConfigurationError(file: file, issues: [ConfigurationIssue(error)])
         } catch {
             throw ConfigurationError(file: file, issues: [ConfigurationIssue(keyPath: "", problem: "\(error)")])
         }
-        let issues = decoded.validate()
+    }
+
+    /// Itself when ``validate()`` finds nothing; else every problem, naming `file`.
+    private func validated(file: String) throws(ConfigurationError) -> Configuration {
+        let issues = validate()
         guard issues.isEmpty else { throw ConfigurationError(file: file, issues: issues) }
-        self = decoded
+        return self
     }
 
     private static func readProblem(_ error: any Error) -> String {
