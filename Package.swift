@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "luukkud", targets: ["luukkud"]),
+        .executable(name: "luukku-terminal", targets: ["luukku-terminal"]),
         .library(name: "LuukkuCore", targets: ["LuukkuCore"]),
         .library(name: "LuukkuProtocol", targets: ["LuukkuProtocol"]),
     ],
@@ -23,6 +24,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         // Benchmarks only.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
@@ -82,12 +87,55 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // The daemon. Until issue 5 lands it validates its configuration and says what is not there yet.
+        // The daemon's NIO glue (docs/server.md): the TLS listener, the connections, the broker that carries out
+        // the state machines' actions, systemd notification and the lifecycle services.
+        .target(
+            name: "LuukkuServer",
+            dependencies: [
+                "LuukkuCore", "LuukkuProtocol", "LuukkuMatching", "LuukkuRelay", "LuukkuLedger",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The client library of luukku-terminal (and later luukku-console): TLS connection, the protocol's
+        // client side, built-in SRTP test media and SDP files for ffmpeg/GStreamer.
+        .target(
+            name: "LuukkuClient",
+            dependencies: [
+                "LuukkuCore", "LuukkuProtocol", "LuukkuRelay", "CRelayIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The daemon: configuration, flags, then the services of LuukkuServer until SIGTERM.
         .executableTarget(
             name: "luukkud",
             dependencies: [
                 "LuukkuCore",
                 "LuukkuProtocol",
+                "LuukkuServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The reference service-point terminal (thin CLI over LuukkuClient).
+        .executableTarget(
+            name: "luukku-terminal",
+            dependencies: [
+                "LuukkuClient", "LuukkuCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -147,6 +195,17 @@ let package = Package(
         ),
         // The relay between real ffmpeg and GStreamer processes (Debian packages the Makefile installs).
         .testTarget(name: "InteropTests", dependencies: ["LuukkuRelay", "CRelayIO"], swiftSettings: strictSettings),
+        // luukkud end to end (docs/server.md): real daemon processes, real TLS, real relay and SQLite ledger,
+        // luukku-terminal as a real process and experts through LuukkuClient.
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "LuukkuClient", "LuukkuLedger", "LuukkuProtocol", "LuukkuCore",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
         .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
     ]

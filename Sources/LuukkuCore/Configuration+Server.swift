@@ -4,7 +4,8 @@
 
 extension Configuration {
     public struct Server: Hashable, Sendable {
-        /// TLS listener for terminals and consoles.
+        /// TLS listener for terminals and consoles. Port 0: a free port the kernel picks (tests); the daemon's
+        /// ready line names it.
         public var listenHost: String = "0.0.0.0"
         public var listenPort: UInt16 = 7_400
         /// PEM files: the daemon's certificate chain and key, and the CA(s) that sign client certificates.
@@ -49,7 +50,6 @@ extension Configuration {
         func validate(at path: String, into v: inout Validator) {
             func issue(_ key: String, _ problem: String) { v.issue("\(path).\(key)", problem) }
             if !Relay.isIPv4(listenHost) { issue("listen", "'\(listenHost)' is not an IPv4 address") }
-            if listenPort == 0 { issue("listen", "port 0 is not a port to listen on") }
             for (key, value) in [
                 ("certificateChain", certificateChain), ("privateKey", privateKey), ("trustRoots", trustRoots),
                 ("ledgerPath", ledgerPath), ("statusSocket", statusSocket),
@@ -114,7 +114,8 @@ extension Configuration.Server: Decodable {
     public static func endpoint(_ text: String) -> (String, UInt16)? {
         guard let colon = text.lastIndex(of: ":") else { return nil }
         let digits = text[text.index(after: colon)...]
-        guard (1...5).contains(digits.count), digits.first != "0", digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+        guard (1...5).contains(digits.count), digits == "0" || digits.first != "0",
+            digits.allSatisfy({ $0.isASCII && $0.isNumber }),
             let port = UInt16(digits)
         else { return nil }
         let host = String(text[..<colon])

@@ -54,6 +54,18 @@ public struct PresenceStateMachine<C: Clock>: Sendable where C.Instant: Sendable
         return nil
     }
 
+    /// When the standing offer lapses; `nil` without an offer.
+    public var offerDeadline: C.Instant? {
+        if case .offered(_, let deadline) = state { return deadline }
+        return nil
+    }
+
+    /// When wrap-up ends unless the expert ends it first; `nil` outside wrap-up.
+    public var wrapUpUntil: C.Instant? {
+        if case .wrapUp(let until) = state { return until }
+        return nil
+    }
+
     /// The ticket offered to or served by the expert, if any.
     public var ticket: TicketID? {
         switch state {

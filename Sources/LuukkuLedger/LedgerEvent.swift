@@ -14,7 +14,8 @@ public enum LedgerEvent: Hashable, Sendable {
     case offerAnswered(ticket: TicketID, expert: ExpertID, answer: OfferAnswer, at: Date)
     case sessionStarted(session: UInt64, ticket: TicketID, expert: ExpertID, answeredAt: Date)
     case sessionEnded(session: UInt64, outcome: LedgerOutcome, at: Date, relay: RelayStats)
-    case feedback(session: UInt64, score: Int, at: Date)
+    /// The customer's rating, 1 to 5, and optional comment. The comment is stored, never logged.
+    case feedback(session: UInt64, score: Int, comment: String = "", at: Date)
 
     /// A customer's request as the service point made it.
     public struct TicketOpened: Hashable, Sendable {

@@ -19,6 +19,7 @@ public struct LedgerSession: Hashable, Sendable {
     public let reason: String?
     public let relay: LedgerEvent.RelayStats?
     public let feedback: Int?
+    public let feedbackComment: String?
 }
 
 /// A ticket as the ledger holds it.
@@ -65,7 +66,7 @@ extension SQLiteLedger {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT s.*, f.score FROM sessions s
+                    SELECT s.*, f.score, f.comment FROM sessions s
                     LEFT JOIN feedback f ON f.run = s.run AND f.session = s.id
                     ORDER BY s.run, s.id
                     """
@@ -89,7 +90,7 @@ extension SQLiteLedger {
                             jitterFromTerminalMicroseconds: UInt64(row["jitter_from_terminal_us"] as Int64),
                             jitterFromExpertMicroseconds: UInt64(row["jitter_from_expert_us"] as Int64))
                     },
-                    feedback: row["score"])
+                    feedback: row["score"], feedbackComment: row["comment"])
             }
         }
     }

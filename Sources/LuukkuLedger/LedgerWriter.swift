@@ -82,7 +82,7 @@ enum LedgerWriter {
                     Int64(clamping: relay.jitterFromExpertMicroseconds), run, Int64(bitPattern: session),
                 ])
             guard db.changesCount == 1 else { throw LedgerError(.noSuchOpenRecord("session \(session)")) }
-        case .feedback(let session, let score, let at):
+        case .feedback(let session, let score, let comment, let at):
             guard (1...5).contains(score) else { throw LedgerError(.invalid("feedback score \(score) is not 1 to 5")) }
             let exists =
                 try Int.fetchOne(
@@ -91,8 +91,11 @@ enum LedgerWriter {
             guard exists == 1 else { throw LedgerError(.noSuchOpenRecord("session \(session)")) }
             do {
                 try db.execute(
-                    sql: "INSERT INTO feedback (run, session, score, given_at) VALUES (?, ?, ?, ?)",
-                    arguments: [run, Int64(bitPattern: session), score, at.timeIntervalSince1970])
+                    sql: "INSERT INTO feedback (run, session, score, comment, given_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        run, Int64(bitPattern: session), score, comment.isEmpty ? nil : comment,
+                        at.timeIntervalSince1970,
+                    ])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 throw LedgerError(.duplicate("feedback for session \(session)"))
             }

@@ -173,6 +173,10 @@ public final class SQLiteLedger: Ledger {
                     );
                     """)
         }
+        // v2: the customer's optional feedback comment (issue 5).
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: "ALTER TABLE feedback ADD COLUMN comment TEXT")
+        }
         return migrator
     }
 

@@ -27,6 +27,9 @@ public struct SRTPKeyingMaterial: Hashable, Sendable, CustomStringConvertible {
         return SRTPKeyingMaterial(checked: suite, bytes: bytes)  // the suite's length by construction
     }
 
+    /// Key followed by salt, for the `SrtpKey` of a SessionStarted frame: it goes only into the TLS channel.
+    public var keyAndSalt: [UInt8] { bytes }
+
     /// The SDES `inline:` value (RFC 4568 section 6.1): base64 of key || salt.
     public var inlineKey: String { Data(bytes).base64EncodedString() }
 

@@ -1,23 +1,37 @@
 import ArgumentParser
 import Foundation
+import Logging
 import LuukkuCore
+import LuukkuLedger
 import LuukkuProtocol
+import LuukkuRelay
+import LuukkuServer
+import NIOConcurrencyHelpers
+import ServiceLifecycle
 
-/// The Luukku daemon. The matcher, the media relay and the ledger exist as libraries; the signaling server
-/// that uses them arrives with issue 5. Until then this loads and validates the configuration, prints what it
-/// would serve, and says plainly that it does not serve yet.
+/// The Luukku daemon: loads and validates the configuration, opens the ledger (closing what a previous run
+/// left open as interrupted), starts the media relay and the TLS listener, and serves until SIGTERM, which
+/// drains (docs/server.md).
 @main
-struct Luukkud: ParsableCommand {
+struct Luukkud: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "luukkud",
         abstract: "Luukku remote video-service broker daemon.",
         discussion: """
             Brokers video sessions between service-point terminals and agency experts \
-            (docs/protocol.md). This build validates the configuration and exits: the \
-            matcher, media relay and ledger are built as libraries, but the signaling \
-            server that runs them is not part of it yet (issue 5).
+            (docs/protocol.md, docs/server.md): a TLS 1.3 listener with client \
+            certificates, the matcher, the SRTP media relay and the SQLite ledger.
 
-            Exit status: 0 when the configuration is valid, 78 (EX_CONFIG) when it is not.
+            Signals: SIGTERM drains (no new requests, waiting customers told the queue \
+            closed, running sessions may finish until server.timeouts.drain, every \
+            record flushed) and exits 0; SIGINT does the same; SIGHUP reloads the \
+            configuration file and the TLS certificates. Under systemd (Type=notify) it \
+            sends READY=1, STATUS=, STOPPING=1 and WATCHDOG=1.
+
+            Exit status: 0 after a drain or a valid --check-config, 78 (EX_CONFIG) for \
+            an invalid configuration or unreadable TLS files, 74 (EX_IOERR) when the \
+            ledger cannot be opened, 70 (EX_SOFTWARE) when the relay or the listener \
+            cannot start.
             """
     )
 
@@ -39,6 +53,9 @@ struct Luukkud: ParsableCommand {
 
     @Option(help: ArgumentHelp("Media address for peers' SDP instead of relay.publicAddress.", valueName: "ipv4"))
     var relayPublicAddress: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
+    var logLevel: Logger.Level = .info
 
     /// The file's configuration with the command line's overrides, validated again; issues from an override
     /// name the flag.
@@ -89,7 +106,7 @@ struct Luukkud: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let loaded: Configuration
         do {
             loaded = try effectiveConfiguration()
@@ -100,30 +117,123 @@ struct Luukkud: ParsableCommand {
         let summary =
             "\(loaded.agencies.count) agencies, \(loaded.languages.count) languages, "
             + "\(loaded.servicePoints.count) service points, \(loaded.experts.count) experts"
-        print("luukkud: configuration \(config) is valid: \(summary)")
-        let server = loaded.server
-        print(
-            "luukkud: would listen on \(server.listenHost):\(server.listenPort), ledger \(server.ledgerPath), "
-                + "status socket \(server.statusSocket), relay ports \(loaded.relay.firstPort)-\(loaded.relay.lastPort)"
-        )
+        let unreadable = Self.unreadableFiles(loaded.server)
+        guard unreadable.isEmpty else {
+            printError(
+                "luukkud: configuration is not valid:\n"
+                    + ConfigurationError(file: config, issues: unreadable).description)
+            throw ExitCode(78)
+        }
         if checkConfig {
-            let unreadable = Self.unreadableFiles(server)
-            guard unreadable.isEmpty else {
-                printError(
-                    "luukkud: configuration is not valid:\n"
-                        + ConfigurationError(file: config, issues: unreadable).description)
-                throw ExitCode(78)
-            }
+            let server = loaded.server
+            print("luukkud: configuration \(config) is valid: \(summary)")
+            print(
+                "luukkud: would listen on \(server.listenHost):\(server.listenPort), ledger \(server.ledgerPath), "
+                    + "status socket \(server.statusSocket), relay ports \(loaded.relay.firstPort)-\(loaded.relay.lastPort)"
+            )
             return
         }
-        print("luukkud: wire protocol v\(ProtocolVersion.current), max frame \(server.maxFrameBytes) bytes")
-        print(
-            "luukkud: the signaling server is not built yet (issue 5; the matcher, relay and ledger exist as "
-                + "libraries), so nothing is listening. Exiting."
-        )
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "luukkud")
+        logger.info("configuration \(config): \(summary)")
+        try await serve(loaded, logger: logger)
+    }
+
+    private func serve(_ loaded: Configuration, logger: Logger) async throws {
+        let server = loaded.server
+        let ledger: SQLiteLedger
+        do {
+            let directory = URL(fileURLWithPath: server.ledgerPath).deletingLastPathComponent()
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            ledger = try SQLiteLedger(path: server.ledgerPath)
+        } catch {
+            printError("luukkud: \(error)")
+            throw ExitCode(74)
+        }
+        let recovered = ledger.recovered
+        logger.notice(
+            "ledger \(server.ledgerPath) open, run \(ledger.run)",
+            metadata: [
+                "interrupted_tickets": "\(recovered.tickets)", "interrupted_offers": "\(recovered.offers)",
+                "interrupted_sessions": "\(recovered.sessions)",
+            ])
+        let tls: TLSContextBox
+        do {
+            tls = try TLSContextBox(server: server)
+        } catch {
+            printError("luukkud: the TLS files in \(config) cannot be used: \(error)")
+            throw ExitCode(78)
+        }
+        // The relay calls back on its worker threads; the broker exists only after the relay, hence the box.
+        let brokerBox = NIOLockedValueBox<Broker?>(nil)
+        let relay: Relay
+        do {
+            relay = try Relay(
+                configuration: RelayConfiguration(loaded.relay),
+                onLatch: { event in
+                    logger.info(
+                        event.moved ? "media moved" : "media flowing",
+                        metadata: ["session": "\(event.session)", "leg": "\(event.side)"])
+                },
+                onSessionEnd: { session, end, snapshot in
+                    brokerBox.withLockedValue { $0 }?.relayEnded(session: session, end: end, snapshot: snapshot)
+                })
+        } catch {
+            printError("luukkud: the media relay cannot start: \(error)")
+            throw ExitCode(70)
+        }
+        let broker = Broker(configuration: loaded, relay: relay, ledger: ledger, logger: logger)
+        brokerBox.withLockedValue { $0 = broker }
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        let relayPorts = "\(loaded.relay.firstPort)-\(loaded.relay.lastPort)"
+        let signaling = SignalingServer(
+            broker: broker, relay: relay, tls: tls, server: server, notifier: notifier, logger: logger
+        ) { address in
+            // One line on stdout that scripts and tests wait for; the port is the real one (listen port 0).
+            let line =
+                "luukkud: ready, listening on \(address.ipAddress ?? "?"):\(address.port ?? 0), relay ports \(relayPorts)\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+        let reload = ReloadService { [self] in
+            do {
+                let fresh = try effectiveConfiguration()
+                let unreadable = Self.unreadableFiles(fresh.server)
+                guard unreadable.isEmpty else {
+                    throw ConfigurationError(file: config, issues: unreadable)
+                }
+                try tls.reload(server: fresh.server)
+                for note in broker.reload(fresh) { logger.warning("reload: \(note)") }
+                logger.notice("reloaded \(config) and the TLS certificates")
+                notifier.notify("STATUS=reloaded configuration")
+            } catch {
+                logger.error("reload refused; the running configuration stays: \(error)")
+            }
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: WatchdogService(notifier: notifier)),
+                    .init(service: signaling, successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: reload),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            printError("luukkud: \(error)")
+            throw ExitCode(70)
+        }
     }
 
     private func printError(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,220 @@
+import Foundation
+import LuukkuProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Why a client could not connect or was turned away. The text is safe to print: no key, no token.
+public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: Hashable, Sendable {
+        /// The certificate, key or CA file could not be read.
+        case files(String)
+        /// TCP or TLS failed: daemon down, wrong port, certificate refused.
+        case unreachable(String)
+        /// The server answered with an Error frame.
+        case refused(Luukku_V1_ErrorCode, String)
+        /// The connection closed before the expected answer.
+        case closed
+    }
+
+    public let code: Code
+    public init(_ code: Code) { self.code = code }
+
+    public var description: String {
+        switch code {
+        case .files(let what): "cannot use the TLS files: \(what)"
+        case .unreachable(let what): "cannot reach the daemon: \(what)"
+        case .refused(let code, let message): "refused by the daemon (\(code)): \(message)"
+        case .closed: "the daemon closed the connection"
+        }
+    }
+}
+
+/// The files of a client identity: its certificate and key (URI SAN `luukku:terminal:...` or
+/// `luukku:expert:...`) and the CA that signed the daemon's certificate.
+public struct ClientIdentity: Sendable {
+    /// nil only to test that the daemon refuses a client without a certificate.
+    public var certificate: String?
+    public var privateKey: String?
+    public var trustRoots: String
+
+    public init(certificate: String?, privateKey: String?, trustRoots: String) {
+        self.certificate = certificate
+        self.privateKey = privateKey
+        self.trustRoots = trustRoots
+    }
+}
+
+/// One signaling connection to luukkud over TLS 1.3 with a client certificate: frames out with ``send(_:)``,
+/// frames in with ``next()``. Shared by luukku-terminal, the tests and, later, luukku-console.
+public final class ClientConnection: Sendable {
+    private let channel: any Channel
+    private let inbound: Mailbox
+    private let nextCorrelation = NIOLockedValueBox<UInt64>(1)
+    /// The server's Welcome.
+    public let welcome: Luukku_V1_Welcome
+
+    /// Connects, sends Hello and waits for Welcome.
+    /// - Throws: ``ClientError``: `.unreachable` for TCP/TLS failures, `.refused` with the server's error code.
+    public static func connect(
+        host: String, port: Int, identity: ClientIdentity, software: String, group: any EventLoopGroup,
+        versions: [UInt32] = ProtocolVersion.supported
+    ) async throws(ClientError) -> ClientConnection {
+        let context: NIOSSLContext
+        do {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv13
+            tls.trustRoots = .file(identity.trustRoots)
+            if let certificate = identity.certificate, let key = identity.privateKey {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            context = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw ClientError(.files("\(error)"))
+        }
+        let inbound = Mailbox()
+        let hostname = Self.isIPAddress(host) ? nil : host
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: hostname))
+                        try pipeline.addHandler(ByteToMessageHandler(EnvelopeFrameDecoder()))
+                        try pipeline.addHandler(MessageToByteHandler(EnvelopeFrameEncoder()))
+                        try pipeline.addHandler(InboundForwarder(mailbox: inbound))
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            throw ClientError(.unreachable("\(host):\(port): \(error)"))
+        }
+        var hello = Luukku_V1_Envelope()
+        hello.hello = .with {
+            $0.protocolVersions = versions
+            $0.clientSoftware = software
+        }
+        channel.writeAndFlush(hello, promise: nil)
+        guard let first = await inbound.next() else {
+            channel.close(promise: nil)
+            throw ClientError(.closed)
+        }
+        switch first.message {
+        case .welcome(let welcome):
+            return ClientConnection(channel: channel, inbound: inbound, welcome: welcome)
+        case .error(let error):
+            channel.close(promise: nil)
+            throw ClientError(.refused(error.code, error.message))
+        default:
+            channel.close(promise: nil)
+            throw ClientError(.refused(.unexpectedMessage, "the first frame was not Welcome"))
+        }
+    }
+
+    private init(channel: any Channel, inbound: Mailbox, welcome: Luukku_V1_Welcome) {
+        self.channel = channel
+        self.inbound = inbound
+        self.welcome = welcome
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+
+    /// Sends one message; returns the correlation id it carries.
+    @discardableResult
+    public func send(_ message: Luukku_V1_Envelope.OneOf_Message) -> UInt64 {
+        let correlation = nextCorrelation.withLockedValue { value in
+            defer { value += 1 }
+            return value
+        }
+        var envelope = Luukku_V1_Envelope()
+        envelope.correlationID = correlation
+        envelope.message = message
+        channel.writeAndFlush(envelope, promise: nil)
+        return correlation
+    }
+
+    /// The next frame from the server; nil once the connection closed. One reader at a time.
+    public func next() async -> Luukku_V1_Envelope? { await inbound.next() }
+
+    /// Sends Goodbye{CLIENT_EXIT} and closes: the server keeps no resume grace.
+    public func goodbye() async {
+        send(.goodbye(.with { $0.reason = .clientExit }))
+        try? await channel.close()
+    }
+
+    /// Closes without Goodbye, as a lost connection would: the server keeps the resume grace.
+    public func drop() async {
+        try? await channel.close()
+    }
+}
+
+/// Frames received and not yet read, and the reader waiting for one.
+final class Mailbox: Sendable {
+    private struct State {
+        var frames: [Luukku_V1_Envelope] = []
+        var waiter: CheckedContinuation<Luukku_V1_Envelope?, Never>?
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func put(_ envelope: Luukku_V1_Envelope) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Luukku_V1_Envelope?, Never>? in
+            guard let waiter = state.waiter else {
+                state.frames.append(envelope)
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: envelope)
+    }
+
+    func close() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Luukku_V1_Envelope?, Never>? in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    func next() async -> Luukku_V1_Envelope? {
+        await withCheckedContinuation { waiter in
+            let ready = state.withLockedValue { state -> Luukku_V1_Envelope?? in
+                if !state.frames.isEmpty { return .some(state.frames.removeFirst()) }
+                if state.closed { return .some(nil) }
+                state.waiter = waiter
+                return .none
+            }
+            if let ready { waiter.resume(returning: ready) }
+        }
+    }
+}
+
+/// Hands decoded frames to the connection's mailbox and closes it when the channel closes.
+private final class InboundForwarder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Luukku_V1_Envelope
+    let mailbox: Mailbox
+
+    init(mailbox: Mailbox) { self.mailbox = mailbox }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        mailbox.put(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        mailbox.close()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        mailbox.close()
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,262 @@
+import Foundation
+import LuukkuCore
+import LuukkuLedger
+import LuukkuMatching
+import LuukkuProtocol
+
+// An expert's presence, offers and answers, carried out from PresenceStateMachine's actions.
+extension Broker {
+    func expertSink(_ expert: ExpertID) -> (any ConnectionSink)? {
+        experts[expert]?.party.flatMap { parties[$0]?.sink }
+    }
+
+    func login(_ expert: ExpertID, party: UInt64, _ step: inout BrokerStep) {
+        guard var record = experts[expert] else { return }
+        record.party = party
+        record.lastSnapshot = nil
+        _ = record.presence.loggedIn(now: clock.now)
+        experts[expert] = record
+        sendPresence(expert, &step)
+    }
+
+    /// The expert's party is gone: an offer it held goes back to its place, the matcher forgets the expert.
+    func logout(_ expert: ExpertID, _ step: inout BrokerStep) {
+        guard var record = experts[expert] else { return }
+        let action = record.presence.loggedOut()
+        record.party = nil
+        record.session = nil
+        experts[expert] = record
+        if case .loggedOut(let returned?, _) = action {
+            returnTicket(returned, from: expert, answer: .noAnswer, &step)
+        }
+        _ = matcher.expertUnavailable(expert)
+        // A console that connected meanwhile and waits to resume logs in now, afresh.
+        if let standby = parties.values.first(where: {
+            $0.standby && $0.identity == .expert(agency: record.config.agency, expert: expert)
+        }) {
+            parties[standby.id]?.standby = false
+            login(expert, party: standby.id, &step)
+        }
+    }
+
+    /// A standby console sent something other than Resume: the older party of the expert ends now.
+    func takeOver(_ party: UInt64, _ step: inout BrokerStep) {
+        guard let standby = parties[party], case .expert(_, let expert) = standby.identity else { return }
+        if let older = experts[expert]?.party, older != party {
+            expire(older, clean: false, &step)  // logs the standby party in
+        }
+        if parties[party]?.standby == true {
+            parties[party]?.standby = false
+            login(expert, party: party, &step)
+        }
+    }
+
+    func setPresence(
+        _ request: Luukku_V1_SetPresence, expert: ExpertID, sink: (any ConnectionSink)?, _ correlation: UInt64,
+        _ step: inout BrokerStep
+    ) {
+        guard var record = experts[expert] else { return }
+        let action: PresenceAction<ContinuousClock.Instant>
+        switch request.presence {
+        case .available: action = record.presence.setAvailable(now: clock.now)
+        case .away: action = record.presence.setAway(reason: Self.awayReason(request.awayReason), now: clock.now)
+        default:
+            return step.error(
+                sink, ProtocolError(.invalidPresence, detail: "only AVAILABLE or AWAY may be asked for"),
+                correlation: correlation)
+        }
+        experts[expert] = record
+        switch action {
+        case .rejected:
+            step.error(sink, ProtocolError(.invalidPresence, detail: "not between tasks"), correlation: correlation)
+        case .changed(.available):
+            sendPresence(expert, correlation: correlation, &step)
+            makeAvailable(expert, &step)
+        case .changed:
+            _ = matcher.expertUnavailable(expert)
+            sendPresence(expert, correlation: correlation, &step)
+        default:
+            sendPresence(expert, correlation: correlation, &step)
+        }
+    }
+
+    /// Tells the matcher the expert is available and offers what it matched.
+    func makeAvailable(_ expert: ExpertID, _ step: inout BrokerStep) {
+        guard let record = experts[expert] else { return }
+        do {
+            deliver(try matcher.expertAvailable(expert, queues: record.skills), &step)
+        } catch {
+            logger.error("the matcher refused an expert", metadata: ["expert": "\(expert)", "error": "\(error)"])
+        }
+    }
+
+    /// Offers each match to its expert. Every match the matcher returns is delivered (docs/matching.md).
+    func deliver(_ matches: [Match], _ step: inout BrokerStep) {
+        for match in matches {
+            guard var expert = experts[match.expert], var ticket = tickets[match.ticket] else { continue }
+            let action = expert.presence.offer(ticket: match.ticket, now: clock.now)
+            guard case .offer(_, let answerBy) = action else {
+                // The expert is not available after all: back the claim out, the ticket may go elsewhere.
+                _ = matcher.expertUnavailable(match.expert)
+                deliver(matcher.decline(match.ticket, by: match.expert), &step)
+                continue
+            }
+            _ = ticket.machine.offered(to: match.expert)
+            experts[match.expert] = expert
+            tickets[match.ticket] = ticket
+            step.events.append(.offerMade(ticket: match.ticket, expert: match.expert, at: Date()))
+            step.send(expertSink(match.expert), .offer(offer(match.ticket, answerBy: answerBy)))
+            sendPresence(match.expert, &step)
+            step.effects.append(.schedule(.offer(match.expert, match.ticket), at: answerBy))
+            logger.info("offered", metadata: ["ticket": "\(match.ticket)", "expert": "\(match.expert)"])
+        }
+    }
+
+    func offer(_ ticket: TicketID, answerBy: ContinuousClock.Instant) -> Luukku_V1_Offer {
+        guard let record = tickets[ticket] else { return Luukku_V1_Offer() }
+        let point = configuration.servicePoint(record.point)
+        let left = max(.zero, answerBy - clock.now)
+        return .with {
+            $0.ticketID = ticket.wireValue
+            $0.servicePointID = record.point.rawValue
+            $0.servicePointName = point.map { Self.name($0.names, in: record.queue.language) } ?? ""
+            $0.agency = record.queue.agency.rawValue
+            $0.language = record.queue.language.rawValue
+            $0.serviceCode = record.service?.rawValue ?? ""
+            $0.waitedSeconds = UInt32(clamping: Int((clock.now - record.machine.createdAt).components.seconds))
+            $0.answerWithinMs = UInt32(
+                clamping: Int(left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000))
+        }
+    }
+
+    /// The refusal for Accept or Decline of a ticket not offered to this expert: FORBIDDEN when the ticket is
+    /// another agency's or language's, OFFER_EXPIRED when it was this expert's to answer, UNKNOWN_TICKET else.
+    func answerRefusal(_ ticket: TicketID?, expert: ExpertID) -> ProtocolError {
+        guard let ticket, let record = tickets[ticket] else { return ProtocolError(.unknownTicket) }
+        guard let skills = experts[expert]?.skills, skills.contains(record.queue) else {
+            return ProtocolError(.forbidden, detail: "the ticket is not for this expert's agency and languages")
+        }
+        return ProtocolError(.offerExpired)
+    }
+
+    func decline(
+        _ wire: String, expert: ExpertID, sink: (any ConnectionSink)?, _ correlation: UInt64, _ step: inout BrokerStep
+    ) {
+        let ticket = TicketID(wireValue: wire)
+        guard let ticket, var record = experts[expert] else {
+            return step.error(sink, answerRefusal(nil, expert: expert), correlation: correlation)
+        }
+        let action = record.presence.decline(ticket: ticket, now: clock.now)
+        experts[expert] = record
+        guard case .missed(_, let lapsed, _) = action else {
+            return step.error(sink, answerRefusal(ticket, expert: expert), correlation: correlation)
+        }
+        missed(ticket, expert: expert, lapsed: lapsed, &step)
+    }
+
+    func offerTimedOut(expert: ExpertID, ticket: TicketID, _ step: inout BrokerStep) {
+        guard var record = experts[expert] else { return }
+        let action = record.presence.offerTimedOut(ticket: ticket, now: clock.now)
+        experts[expert] = record
+        guard case .missed(_, let lapsed, _) = action else { return }
+        missed(ticket, expert: expert, lapsed: lapsed, &step)
+    }
+
+    /// A declined or lapsed offer: the ticket goes back to its place (and perhaps to another expert), the
+    /// expert is told its new presence (available, or away after too many misses).
+    func missed(_ ticket: TicketID, expert: ExpertID, lapsed: Bool, _ step: inout BrokerStep) {
+        if lapsed {
+            step.send(
+                expertSink(expert),
+                .offerWithdrawn(
+                    .with {
+                        $0.ticketID = ticket.wireValue
+                        $0.reason = .timedOut
+                    }))
+        }
+        returnTicket(ticket, from: expert, answer: lapsed ? .noAnswer : .declined, &step)
+        sendPresence(expert, &step)
+        if experts[expert]?.presence.presence == .available, parties[experts[expert]?.party ?? 0]?.sink != nil {
+            makeAvailable(expert, &step)
+        } else {
+            _ = matcher.expertUnavailable(expert)
+        }
+        logger.info(
+            lapsed ? "offer not answered" : "offer declined", metadata: ["ticket": "\(ticket)", "expert": "\(expert)"])
+    }
+
+    /// Puts an offered ticket back at its place in the matcher and records the answer.
+    func returnTicket(
+        _ ticket: TicketID, from expert: ExpertID, answer: LedgerEvent.OfferAnswer, _ step: inout BrokerStep
+    ) {
+        step.events.append(.offerAnswered(ticket: ticket, expert: expert, answer: answer, at: Date()))
+        let matches = matcher.decline(ticket, by: expert)
+        if var record = tickets[ticket] {
+            if case .closed(let outcome) = record.machine.returned(now: clock.now) {
+                step.events.append(.ticketClosed(ticket: ticket, outcome: LedgerOutcome(outcome), at: Date()))
+            }
+            tickets[ticket] = record
+        }
+        deliver(matches, &step)
+    }
+
+    /// The customer left while the offer stood (or the queue closed): tell the expert, who is available again.
+    func withdrawOffer(
+        _ ticket: TicketID, from expert: ExpertID, reason: Luukku_V1_OfferWithdrawnReason, _ step: inout BrokerStep
+    ) {
+        guard var record = experts[expert] else { return }
+        guard case .withdrawn = record.presence.offerWithdrawn(ticket: ticket, now: clock.now) else { return }
+        experts[expert] = record
+        step.send(
+            expertSink(expert),
+            .offerWithdrawn(
+                .with {
+                    $0.ticketID = ticket.wireValue
+                    $0.reason = reason
+                }))
+        sendPresence(expert, &step)
+        if expertSink(expert) != nil { makeAvailable(expert, &step) }
+    }
+
+    func wrapUpDone(_ expert: ExpertID, sink: (any ConnectionSink)?, _ correlation: UInt64, _ step: inout BrokerStep) {
+        guard var record = experts[expert] else { return }
+        guard case .changed(.available) = record.presence.wrapUpDone(now: clock.now) else {
+            return step.error(sink, ProtocolError(.invalidPresence, detail: "not in wrap-up"), correlation: correlation)
+        }
+        experts[expert] = record
+        wrapUpEnded(expert, correlation: correlation, &step)
+    }
+
+    func wrapUpTimedOut(_ expert: ExpertID, _ step: inout BrokerStep) {
+        guard var record = experts[expert] else { return }
+        guard case .changed(.available) = record.presence.wrapUpTimedOut(now: clock.now) else { return }
+        experts[expert] = record
+        wrapUpEnded(expert, correlation: 0, &step)
+    }
+
+    /// Wrap-up is over: the session's handling time feeds the queue's estimate; the expert is available.
+    private func wrapUpEnded(_ expert: ExpertID, correlation: UInt64, _ step: inout BrokerStep) {
+        if let record = experts[expert], let started = record.sessionStartedAt, let queue = record.lastQueue {
+            estimators[queue]?.record(handlingTime: clock.now - started)
+            experts[expert]?.sessionStartedAt = nil
+        }
+        sendPresence(expert, correlation: correlation, &step)
+        if expertSink(expert) != nil { makeAvailable(expert, &step) } else { _ = matcher.expertUnavailable(expert) }
+    }
+
+    func sendPresence(_ expert: ExpertID, correlation: UInt64 = 0, _ step: inout BrokerStep) {
+        guard let record = experts[expert] else { return }
+        step.send(expertSink(expert), .presenceStatus(presenceStatus(record)), correlation: correlation)
+    }
+
+    func presenceStatus(_ record: ExpertRecord) -> Luukku_V1_PresenceStatus {
+        .with {
+            $0.presence = Self.wirePresence(record.presence.presence)
+            if let reason = record.presence.awayReason { $0.awayReason = Self.wireAwayReason(reason) }
+            if let until = record.presence.wrapUpUntil {
+                let left = max(.zero, until - clock.now)
+                $0.wrapUpRemainingMs = UInt32(clamping: Int(left.components.seconds * 1_000))
+            }
+        }
+    }
+}

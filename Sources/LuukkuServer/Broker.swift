@@ -1,0 +1,390 @@
+import Foundation
+import Logging
+import LuukkuCore
+import LuukkuLedger
+import LuukkuMatching
+import LuukkuProtocol
+import LuukkuRelay
+import NIOConcurrencyHelpers
+import NIOSSL
+
+/// The broker: what the daemon knows about connected parties, tickets, experts and sessions, and the one
+/// place where the state machines' actions are carried out (docs/server.md).
+///
+/// Every input (a frame from a connection, a dropped connection, a timer, the relay ending a session) is one
+/// *step*: under one lock the broker drives ``TicketStateMachine``, ``PresenceStateMachine`` and the
+/// matcher, and collects the ledger events and the frames to send. The step goes to ``BrokerOutbox``, which
+/// sends the frames only after the events are on disk, in the order the steps were made.
+///
+/// Tickets belong to the *party* (one client connection and, after a drop, its resume grace), not to the
+/// certificate: several terminals of one service point may share a certificate.
+public final class Broker: @unchecked Sendable {
+    // @unchecked Sendable is safe: every stored `var` is read and written only inside `lock.withLock`
+    // (NIOLock, not Mutex: see STYLE.md on ThreadSanitizer), and the `let`s are Sendable or thread-safe.
+    let lock = NIOLock()
+    let matcher: LockFreeMatcher
+    let relay: Relay
+    let logger: Logger
+    let clock = ContinuousClock()
+    let suite = SRTPSuite.aesCM128HMACSHA1_80
+    /// The part of the configuration that SIGHUP may change (catalogue, revocations, timeouts).
+    var configuration: Configuration
+    private(set) var outbox: BrokerOutbox!
+
+    var parties: [UInt64: Party] = [:]
+    var partyByConnection: [UInt64: UInt64] = [:]
+    var partyByToken: [[UInt8]: UInt64] = [:]
+    var tickets: [TicketID: TicketRecord] = [:]
+    var experts: [ExpertID: ExpertRecord] = [:]
+    var sessions: [UInt64: SessionRecord] = [:]
+    var estimators: [QueueKey: WaitEstimator] = [:]
+    var nextParty: UInt64 = 1
+    var nextSession: UInt64 = 1
+    var draining = false
+    var sessionsEndedWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Handling time assumed for a queue before any of its sessions ended (WaitEstimator's prior).
+    static let priorHandlingTime: Duration = .seconds(300)
+    static let maxFeedbackCommentChars = 1_000
+    static let software = "luukkud/0.5.0"
+
+    public init(configuration: Configuration, relay: Relay, ledger: any Ledger, logger: Logger) {
+        self.configuration = configuration
+        self.relay = relay
+        self.logger = logger
+        var roster: [(ExpertID, [QueueKey])] = []
+        for expert in configuration.experts {
+            let skills = expert.languages.map { QueueKey(agency: expert.agency, language: $0) }
+            roster.append((expert.id, skills))
+            experts[expert.id] = ExpertRecord(
+                config: expert, skills: skills, presence: PresenceStateMachine(policy: Self.policy(configuration)))
+        }
+        let queues = configuration.agencies.flatMap { agency in
+            agency.languages.map { QueueKey(agency: agency.id, language: $0) }
+        }
+        for queue in queues { estimators[queue] = WaitEstimator(prior: Self.priorHandlingTime) }
+        matcher = LockFreeMatcher(queues: queues, experts: roster, capacityPerQueue: 10_000)
+        outbox = BrokerOutbox(ledger: ledger, relay: relay, logger: logger) { [weak self] timer in
+            self?.timerFired(timer)
+        }
+    }
+
+    static func policy(_ configuration: Configuration) -> PresencePolicy<Duration> {
+        let timeouts = configuration.server.timeouts
+        return PresencePolicy(
+            answerTimeout: .seconds(timeouts.offerAnswer), wrapUpDuration: .seconds(timeouts.wrapUp),
+            maxMissedOffers: configuration.server.maxMissedOffers)
+    }
+
+    /// Runs one step under the lock and queues what it produced.
+    func step(_ body: (inout BrokerStep) -> Void) {
+        lock.withLock {
+            var step = BrokerStep()
+            body(&step)
+            refreshQueues(&step)
+            outbox.enqueue(step)
+        }
+    }
+
+    // MARK: Connections
+
+    /// A connection passed TLS and Hello: registers its party and sends Welcome (and, for an expert, its
+    /// presence and queues).
+    public func attach(connection: UInt64, sink: any ConnectionSink, identity: PeerIdentity, version: UInt32) {
+        step { step in
+            var token = [UInt8](repeating: 0, count: 16)
+            var generator = SystemRandomNumberGenerator()
+            for index in token.indices { token[index] = .random(in: .min ... .max, using: &generator) }
+            var party = Party(id: nextParty, identity: identity, sink: sink, connection: connection, token: token)
+            nextParty += 1
+            if case .expert(_, let id) = identity, let older = experts[id]?.party, let olderParty = parties[older] {
+                // The console came back (or a second one started): the new connection waits for Resume; anything
+                // else it sends first ends the older party (takeOver).
+                party.standby = true
+                if let olderSink = olderParty.sink {
+                    step.send(olderSink, .goodbye(.with { $0.reason = .kicked }))
+                    step.effects.append(.close(olderSink))
+                    detachLocked(olderParty.id, clean: false, &step)
+                }
+            }
+            parties[party.id] = party
+            partyByConnection[connection] = party.id
+            partyByToken[token] = party.id
+            step.send(sink, .welcome(welcome(for: party, version: version)))
+            if case .expert(_, let id) = identity, !party.standby { login(id, party: party.id, &step) }
+            logger.info("connected", metadata: ["identity": "\(identity)", "party": "\(party.id)"])
+        }
+    }
+
+    /// The connection closed; `clean` after Goodbye (no resume grace kept).
+    public func detach(connection: UInt64, clean: Bool) {
+        step { step in
+            guard let id = partyByConnection.removeValue(forKey: connection) else { return }
+            detachLocked(id, clean: clean, &step)
+        }
+    }
+
+    func detachLocked(_ id: UInt64, clean: Bool, _ step: inout BrokerStep) {
+        guard var party = parties[id] else { return }
+        if let connection = party.connection { partyByConnection[connection] = nil }
+        party.sink = nil
+        party.connection = nil
+        parties[id] = party
+        if party.standby {
+            forget(party)
+            return
+        }
+        if clean {
+            expire(id, clean: true, &step)
+            return
+        }
+        if case .expert(_, let expert) = party.identity, experts[expert]?.presence.presence == .available {
+            _ = matcher.expertUnavailable(expert)  // no offers to a console that is not there; back on Resume
+        }
+        let grace = Duration.seconds(configuration.server.timeouts.resumeGrace)
+        step.effects.append(.schedule(.resumeGrace(party: id, token: party.token), at: clock.now.advanced(by: grace)))
+        logger.info("connection lost; resume grace started", metadata: ["party": "\(id)"])
+    }
+
+    /// Removes a party that holds nothing.
+    func forget(_ party: Party) {
+        parties[party.id] = nil
+        if partyByToken[party.token] == party.id { partyByToken[party.token] = nil }
+        if let connection = party.connection { partyByConnection[connection] = nil }
+    }
+
+    /// A dropped party's grace ran out, or it said Goodbye: its tickets close, its sessions end, an expert
+    /// logs out.
+    func expire(_ id: UInt64, clean: Bool, _ step: inout BrokerStep) {
+        guard let party = parties[id] else { return }
+        switch party.identity {
+        case .terminal:
+            for session in party.sessions {
+                endSession(session, reason: clean ? .customerEnded : .connectionLost, snapshot: nil, &step)
+            }
+            for ticket in party.tickets where tickets[ticket]?.session == nil {
+                cancelTicket(ticket, reason: clean ? .customer : .connectionLost, correlation: 0, &step)
+            }
+        case .expert(_, let expert):
+            for session in party.sessions {
+                endSession(session, reason: clean ? .expertEnded : .connectionLost, snapshot: nil, &step)
+            }
+            logout(expert, &step)
+        }
+        forget(parties[id] ?? party)
+        logger.info(clean ? "said goodbye" : "resume grace over", metadata: ["party": "\(id)"])
+    }
+
+    /// The identity of a client certificate under the current configuration (revocations reload with SIGHUP).
+    func authenticate(_ certificate: NIOSSLCertificate?) -> Result<PeerIdentity, ProtocolError> {
+        let configuration = lock.withLock { self.configuration }
+        return PeerAuthentication.identity(of: certificate, configuration: configuration)
+    }
+
+    // MARK: Frames
+
+    /// One frame from a connection that has its Welcome.
+    public func receive(connection: UInt64, envelope: Luukku_V1_Envelope) {
+        step { step in
+            guard let id = partyByConnection[connection], let party = parties[id] else { return }
+            let correlation = envelope.correlationID
+            let sink = party.sink
+            if party.standby, !Self.allowedInStandby(envelope.message) { takeOver(id, &step) }
+            switch envelope.message {
+            case .ping(let ping): step.send(sink, .pong(.with { $0.nonce = ping.nonce }), correlation: correlation)
+            case .pong: break
+            case .goodbye:
+                partyByConnection[connection] = nil
+                detachLocked(id, clean: true, &step)
+            case .resume(let resume): self.resume(id, token: [UInt8](resume.resumeToken), correlation, &step)
+            case .requestService(let request):
+                guard case .terminal(let point) = party.identity else { return forbidden(sink, correlation, &step) }
+                self.request(request, party: id, point: point, correlation, &step)
+            case .cancelRequest(let cancel):
+                guard case .terminal = party.identity else { return forbidden(sink, correlation, &step) }
+                self.cancel(cancel, party: id, correlation, &step)
+            case .feedback(let feedback):
+                guard case .terminal = party.identity else { return forbidden(sink, correlation, &step) }
+                self.feedback(feedback, party: id, correlation, &step)
+            case .setPresence(let presence):
+                guard case .expert(_, let expert) = party.identity else { return forbidden(sink, correlation, &step) }
+                setPresence(presence, expert: expert, sink: sink, correlation, &step)
+            case .accept(let accept):
+                guard case .expert(_, let expert) = party.identity else { return forbidden(sink, correlation, &step) }
+                self.accept(accept.ticketID, expert: expert, sink: sink, correlation, &step)
+            case .decline(let decline):
+                guard case .expert(_, let expert) = party.identity else { return forbidden(sink, correlation, &step) }
+                self.decline(decline.ticketID, expert: expert, sink: sink, correlation, &step)
+            case .wrapUpDone:
+                guard case .expert(_, let expert) = party.identity else { return forbidden(sink, correlation, &step) }
+                wrapUpDone(expert, sink: sink, correlation, &step)
+            case .hangup(let hangup): self.hangup(hangup, party: id, correlation, &step)
+            case .hello:
+                step.error(
+                    sink, ProtocolError(.unexpectedMessage, detail: "Hello after Welcome"), correlation: correlation)
+            case .welcome, .error, .queueStatus, .ticketClosed, .feedbackRequest, .presenceStatus, .offer,
+                .offerWithdrawn, .queueSnapshot, .sessionStarted:
+                step.error(
+                    sink, ProtocolError(.unexpectedMessage, detail: "a server's message"), correlation: correlation)
+            case nil:
+                if let error = EnvelopeCoding.missingMessageError(envelope) {
+                    step.error(sink, error, correlation: correlation)
+                }
+            }
+        }
+    }
+
+    private static func allowedInStandby(_ message: Luukku_V1_Envelope.OneOf_Message?) -> Bool {
+        switch message {
+        case .ping, .pong, .goodbye, .resume, nil: true
+        default: false
+        }
+    }
+
+    func forbidden(_ sink: (any ConnectionSink)?, _ correlation: UInt64, _ step: inout BrokerStep) {
+        step.error(sink, ProtocolError(.forbidden, detail: "not allowed for this role"), correlation: correlation)
+    }
+
+    // MARK: Timers and the relay
+
+    func timerFired(_ timer: BrokerTimer) {
+        step { step in
+            switch timer {
+            case .offer(let expert, let ticket): offerTimedOut(expert: expert, ticket: ticket, &step)
+            case .wrapUp(let expert): wrapUpTimedOut(expert, &step)
+            case .resumeGrace(let id, let token):
+                guard let party = parties[id], party.sink == nil, party.token == token else { return }
+                expire(id, clean: false, &step)
+            case .drainDeadline:
+                for session in sessions.keys.sorted() { endSession(session, reason: .shutdown, snapshot: nil, &step) }
+            }
+        }
+    }
+
+    /// The relay ended a session on its own (media silence).
+    public func relayEnded(session: UInt64, end: SessionEnd, snapshot: SessionSnapshot) {
+        guard end == .mediaSilence else { return }
+        step { step in endSession(session, reason: .mediaTimeout, snapshot: snapshot, &step) }
+    }
+
+    // MARK: Draining
+
+    /// SIGTERM: no new requests; waiting tickets close as QUEUE_CLOSED; running sessions may go on until the
+    /// drain deadline, when they are ended.
+    public func drain() {
+        step { step in
+            guard !draining else { return }
+            draining = true
+            for (ticket, record) in tickets.sorted(by: { $0.key < $1.key }) where record.session == nil {
+                cancelTicket(ticket, reason: .queueClosed, correlation: 0, &step)
+            }
+            let deadline = clock.now.advanced(by: .seconds(configuration.server.timeouts.drain))
+            step.effects.append(.schedule(.drainDeadline, at: deadline))
+            logger.notice(
+                "draining: queues closed",
+                metadata: ["sessions": "\(sessions.count)", "deadline_s": "\(configuration.server.timeouts.drain)"])
+        }
+    }
+
+    /// Returns when no session is running (after ``drain()``, the deadline ends the rest).
+    public func sessionsEnded() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let done = lock.withLock { () -> Bool in
+                guard sessions.isEmpty else {
+                    sessionsEndedWaiters.append(waiter)
+                    return false
+                }
+                return true
+            }
+            if done { waiter.resume() }
+        }
+    }
+
+    /// Sends Goodbye{SERVER_SHUTDOWN} to every connection and waits until every step is on disk and sent.
+    public func shutdown() async {
+        step { step in
+            for party in parties.values.sorted(by: { $0.id < $1.id }) {
+                guard let sink = party.sink else { continue }
+                step.send(sink, .goodbye(.with { $0.reason = .serverShutdown }))
+                step.effects.append(.close(sink))
+            }
+        }
+        await outbox.flush()
+    }
+
+    /// Waits until every step so far is written and carried out.
+    public func flush() async { await outbox.flush() }
+
+    /// SIGHUP: the catalogue, revocations, limits and timeouts from the reloaded file. The roster of experts
+    /// and the queues are fixed at start (the matcher's), so a change to them waits for a restart.
+    public func reload(_ new: Configuration) -> [String] {
+        lock.withLock {
+            var notes: [String] = []
+            if new.experts.map(\.id) != configuration.experts.map(\.id)
+                || new.agencies.map(\.id) != configuration.agencies.map(\.id)
+            {
+                notes.append("the expert roster or the agencies changed: that takes effect at the next start")
+            }
+            var kept = new
+            kept.experts = configuration.experts
+            kept.agencies = configuration.agencies
+            configuration = kept
+            return notes
+        }
+    }
+
+    /// Connections whose identity is now revoked or unknown; the server closes them after a reload.
+    public func connections(where refused: (PeerIdentity) -> Bool) -> [UInt64] {
+        lock.withLock { parties.values.filter { refused($0.identity) }.compactMap(\.connection) }
+    }
+}
+
+/// One client connection and, after a drop, its resume grace.
+struct Party {
+    let id: UInt64
+    let identity: PeerIdentity
+    var sink: (any ConnectionSink)?
+    var connection: UInt64?
+    var token: [UInt8]
+    /// A terminal's open tickets, oldest first.
+    var tickets: [TicketID] = []
+    var sessions: Set<UInt64> = []
+    /// Ended sessions the customer may still rate, and those already rated.
+    var feedbackDue: Set<UInt64> = []
+    var feedbackGiven: Set<UInt64> = []
+    /// An expert's new connection while an older one of the same expert is in its grace: it waits for Resume.
+    var standby = false
+}
+
+struct TicketRecord {
+    var machine: TicketStateMachine<ContinuousClock>
+    let party: UInt64
+    let point: ServicePointID
+    let queue: QueueKey
+    let service: ServiceCode?
+    let requestedAt: Date
+    var session: UInt64?
+    var lastStatus: Luukku_V1_QueueStatus?
+}
+
+struct ExpertRecord {
+    let config: Configuration.Expert
+    let skills: [QueueKey]
+    var presence: PresenceStateMachine<ContinuousClock>
+    var party: UInt64?
+    var session: UInt64?
+    /// When the last session started, for the wait estimator's handling time (session plus wrap-up).
+    var sessionStartedAt: ContinuousClock.Instant?
+    var lastQueue: QueueKey?
+    var lastSnapshot: Luukku_V1_QueueSnapshot?
+}
+
+struct SessionRecord {
+    let id: UInt64
+    let ticket: TicketID
+    let expert: ExpertID
+    let terminalParty: UInt64
+    let queue: QueueKey
+    let terminalStarted: Luukku_V1_SessionStarted
+    let expertStarted: Luukku_V1_SessionStarted
+}

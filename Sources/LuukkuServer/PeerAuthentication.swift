@@ -1,0 +1,53 @@
+import LuukkuCore
+import LuukkuProtocol
+import NIOSSL
+import X509
+
+/// Who a connection is, from its client certificate (docs/protocol.md, "Identity"): the one `luukku:` URI
+/// SAN, known to the configuration and not revoked.
+enum PeerAuthentication {
+    /// The URI SANs of a peer certificate, read with swift-certificates.
+    static func uriSANs(of certificate: NIOSSLCertificate) throws -> [String] {
+        let parsed = try Certificate(derEncoded: certificate.toDERBytes())
+        guard let names = try parsed.extensions.subjectAlternativeNames else { return [] }
+        return names.compactMap { name in
+            if case .uniformResourceIdentifier(let uri) = name { return uri }
+            return nil
+        }
+    }
+
+    /// The identity of a certificate under `configuration`, or the fatal error to send.
+    static func identity(of certificate: NIOSSLCertificate?, configuration: Configuration) -> Result<
+        PeerIdentity, ProtocolError
+    > {
+        guard let certificate else { return .failure(ProtocolError(.unauthenticated, detail: "no client certificate")) }
+        let identity: PeerIdentity
+        do {
+            identity = try PeerIdentity(uriSANs: uriSANs(of: certificate))
+        } catch let error as PeerIdentityError {
+            return .failure(ProtocolError(.unauthenticated, detail: error.description))
+        } catch {
+            return .failure(ProtocolError(.unauthenticated, detail: "the certificate could not be read"))
+        }
+        return check(identity, configuration: configuration).map { .failure($0) } ?? .success(identity)
+    }
+
+    /// Why a well-formed identity is refused now, if it is: revoked, or not in the configuration (an expert's
+    /// agency must be its configured one).
+    static func check(_ identity: PeerIdentity, configuration: Configuration) -> ProtocolError? {
+        if configuration.server.revokedIdentities.contains(identity.uri) {
+            return ProtocolError(.revoked)
+        }
+        switch identity {
+        case .terminal(let point):
+            guard configuration.servicePoint(point) != nil else {
+                return ProtocolError(.unknownIdentity, detail: "no such service point")
+            }
+        case .expert(let agency, let expert):
+            guard let known = configuration.expert(expert), known.agency == agency else {
+                return ProtocolError(.unknownIdentity, detail: "no such expert of that agency")
+            }
+        }
+        return nil
+    }
+}

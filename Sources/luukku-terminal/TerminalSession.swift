@@ -1,0 +1,143 @@
+import Foundation
+import LuukkuClient
+import LuukkuProtocol
+
+/// The terminal's side of one customer visit: request, queue, session with built-in media, feedback.
+struct TerminalSession {
+    let connection: ClientConnection
+    let options: Request
+
+    private enum Event: Sendable {
+        case frame(Luukku_V1_Envelope)
+        case closed
+        case mediaDone(Result<MediaReport, MediaError>)
+        case cancelTimer
+    }
+
+    func run() async -> Int32 {
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        let reader = Task {
+            while let frame = await connection.next() { sink.yield(.frame(frame)) }
+            sink.yield(.closed)
+        }
+        defer { reader.cancel() }
+        let requestID = connection.send(
+            .requestService(
+                .with {
+                    $0.agency = options.agency
+                    $0.language = options.language
+                    $0.serviceCode = options.service
+                }))
+        if let seconds = options.cancelAfter {
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                sink.yield(.cancelTimer)
+            }
+        }
+        var ticket = ""
+        var media: TestMedia?
+        var sessionID = ""
+        var hungUp = false
+        for await event in events {
+            switch event {
+            case .closed:
+                say("luukku-terminal: the daemon closed the connection")
+                return Exit.unreachable
+            case .cancelTimer:
+                guard !ticket.isEmpty, sessionID.isEmpty else { continue }
+                say("cancelling \(ticket)")
+                connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
+            case .mediaDone(let result):
+                switch result {
+                case .success(let report): say(report.description)
+                case .failure(let error): say("luukku-terminal: \(error)")
+                }
+                if !hungUp {
+                    hungUp = true
+                    say("hanging up \(sessionID)")
+                    connection.send(
+                        .hangup(
+                            .with {
+                                $0.sessionID = sessionID; $0.reason = .customerEnded
+                            }))
+                }
+            case .frame(let frame):
+                switch frame.message {
+                case .error(let error):
+                    say("luukku-terminal: the daemon refused: \(error.code) \(error.message)")
+                    if frame.correlationID == requestID || error.fatal {
+                        await connection.goodbye()
+                        return error.code == .queueClosed ? Exit.queueClosed : Exit.refused
+                    }
+                case .queueStatus(let status):
+                    ticket = status.ticketID
+                    say(describe(status))
+                case .ticketClosed(let closed):
+                    say("ticket \(closed.ticketID) closed: \(closed.reason)")
+                    await connection.goodbye()
+                    return closed.reason == .cancelled ? 0 : Exit.queueClosed
+                case .sessionStarted(let started):
+                    sessionID = started.sessionID
+                    say(
+                        "session \(started.sessionID) with \(started.expertDisplayName) (\(started.expertAgency)); "
+                            + "media via \(started.relayHost):\(started.relayPort)")
+                    do {
+                        let stream = try TestMedia(started)
+                        media = stream
+                        let count = options.mediaSeconds * TestMedia.packetsPerSecond
+                        Task.detached {
+                            do {
+                                sink.yield(.mediaDone(.success(try stream.run(count: count))))
+                            } catch let error as MediaError {
+                                sink.yield(.mediaDone(.failure(error)))
+                            } catch {
+                                sink.yield(.mediaDone(.failure(MediaError("\(error)"))))
+                            }
+                        }
+                    } catch {
+                        say("luukku-terminal: media cannot start: \(error)")
+                        hungUp = true
+                        connection.send(
+                            .hangup(
+                                .with {
+                                    $0.sessionID = sessionID; $0.reason = .customerEnded
+                                }))
+                    }
+                case .hangup(let hangup):
+                    say("the session ended: \(hangup.reason)")
+                    hungUp = true
+                    media?.stop()
+                case .feedbackRequest(let request):
+                    if let rating = options.feedback {
+                        connection.send(
+                            .feedback(
+                                .with {
+                                    $0.sessionID = request.sessionID
+                                    $0.rating = UInt32(rating)
+                                    $0.comment = options.comment
+                                }))
+                        say("feedback \(rating) sent for \(request.sessionID)")
+                    }
+                    if !hungUp { continue }
+                    await connection.goodbye()
+                    return 0
+                case .goodbye(let goodbye):
+                    say("the daemon said goodbye: \(goodbye.reason)")
+                    return Exit.queueClosed
+                default:
+                    continue
+                }
+            }
+        }
+        return Exit.unreachable
+    }
+
+    private func describe(_ status: Luukku_V1_QueueStatus) -> String {
+        if status.offered { return "ticket \(status.ticketID): being offered to an expert" }
+        let estimate =
+            status.hasEstimatedWaitSeconds
+            ? "estimated wait \(status.estimatedWaitSeconds) s" : "no estimate (no expert online)"
+        return "ticket \(status.ticketID): position \(status.position), \(estimate), "
+            + "\(status.expertsOnline) expert(s) online"
+    }
+}

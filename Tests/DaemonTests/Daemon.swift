@@ -1,0 +1,197 @@
+import Foundation
+import LuukkuClient
+import LuukkuLedger
+import NIOConcurrencyHelpers
+import NIOPosix
+import Testing
+
+/// A real luukkud process on a loopback port the kernel picks, with its own configuration, development
+/// certificates and SQLite ledger in a temporary folder. Readiness is its ready line on stdout, never a sleep.
+final class Daemon: Sendable {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var productsDirectory: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    /// One development PKI for the whole test run (certs/make-dev-certs, as `make certs` runs it).
+    static let certificates: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "luukku-certs-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = repositoryRoot.appendingPathComponent("certs/make-dev-certs")
+        process.arguments = [directory.path]
+        process.standardOutput = FileHandle.nullDevice
+        try! process.run()
+        process.waitUntilExit()
+        precondition(process.terminationStatus == 0, "certs/make-dev-certs failed")
+        return directory
+    }()
+
+    let directory: URL
+    let ledgerPath: String
+    let port: Int
+    private let process: Process
+    private let exit: ExitBox
+    private let stdoutLines: NIOLockedValueBox<[String]>
+
+    /// Starts luukkud with the demo configuration, changed by `adjust` (the `server` and `relay` sections are
+    /// there to be changed). `ledger` reuses another daemon's file (a restart).
+    static func start(ledger: String? = nil, _ adjust: (inout [String: Any]) -> Void = { _ in }) async throws -> Daemon
+    {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "luukku-daemon-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var tree = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: repositoryRoot.appendingPathComponent("config/luukku.example.json")))
+                as? [String: Any])
+        let ledgerPath = ledger ?? directory.appendingPathComponent("ledger.sqlite").path
+        var server: [String: Any] = [
+            "listen": "127.0.0.1:0",
+            "certificateChain": certificates.appendingPathComponent("server.pem").path,
+            "privateKey": certificates.appendingPathComponent("server.key").path,
+            "trustRoots": certificates.appendingPathComponent("ca.pem").path,
+            "ledgerPath": ledgerPath,
+            "statusSocket": directory.appendingPathComponent("luukkud.sock").path,
+        ]
+        server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30, "drain": 60]
+        tree["server"] = server
+        tree["relay"] = ["bindAddress": "127.0.0.1", "ports": [20000, 29999], "workers": 1]
+        adjust(&tree)
+        let configuration = directory.appendingPathComponent("luukku.json")
+        try JSONSerialization.data(withJSONObject: tree).write(to: configuration)
+
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("luukkud")
+        process.arguments = ["--config", configuration.path, "--log-level", "debug"]
+        process.currentDirectoryURL = directory
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = try FileHandle(
+            forWritingTo: {
+                let url = directory.appendingPathComponent("stderr.log")
+                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+                return url
+            }())
+        process.standardInput = FileHandle.nullDevice
+        let exit = ExitBox()
+        process.terminationHandler = { exit.set($0.terminationStatus) }
+        try process.run()
+
+        // Read stdout on its own thread until EOF (so the pipe never fills); hand over the ready line's port.
+        let lines = NIOLockedValueBox<[String]>([])
+        let port: Int = await withCheckedContinuation { ready in
+            Thread.detachNewThread {
+                var pending = ""
+                var answered = false
+                while true {
+                    let data = stdout.fileHandleForReading.availableData
+                    if data.isEmpty { break }
+                    pending += String(decoding: data, as: UTF8.self)
+                    while let newline = pending.firstIndex(of: "\n") {
+                        let line = String(pending[..<newline])
+                        pending.removeSubrange(...newline)
+                        lines.withLockedValue { $0.append(line) }
+                        if !answered, line.hasPrefix("luukkud: ready, listening on 127.0.0.1:"),
+                            let port = Int(line.split(separator: ":")[2].split(separator: ",")[0])
+                        {
+                            answered = true
+                            ready.resume(returning: port)
+                        }
+                    }
+                }
+                if !answered { ready.resume(returning: 0) }
+            }
+        }
+        let daemon = Daemon(
+            directory: directory, ledgerPath: ledgerPath, port: port, process: process, exit: exit, lines: lines)
+        try #require(port > 0, "luukkud did not start: \(daemon.log)")
+        return daemon
+    }
+
+    private init(
+        directory: URL, ledgerPath: String, port: Int, process: Process, exit: ExitBox,
+        lines: NIOLockedValueBox<[String]>
+    ) {
+        self.directory = directory
+        self.ledgerPath = ledgerPath
+        self.port = port
+        self.process = process
+        self.exit = exit
+        self.stdoutLines = lines
+    }
+
+    /// What the daemon logged so far (stderr), for failure messages.
+    var log: String {
+        (try? String(contentsOf: directory.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the process to exit and returns its status.
+    func exitStatus() async -> Int32 { await exit.wait() }
+
+    /// SIGTERM, then the exit status.
+    func terminate() async -> Int32 {
+        signal(SIGTERM)
+        return await exitStatus()
+    }
+
+    /// Connects as the identity whose files `certs/make-dev-certs` wrote under `name` (e.g. terminal-parainen).
+    func connect(_ name: String?) async throws(ClientError) -> ClientConnection {
+        let certs = Self.certificates
+        let identity = ClientIdentity(
+            certificate: name.map { certs.appendingPathComponent("\($0).pem").path },
+            privateKey: name.map { certs.appendingPathComponent("\($0).key").path },
+            trustRoots: certs.appendingPathComponent("ca.pem").path)
+        return try await ClientConnection.connect(
+            host: "127.0.0.1", port: port, identity: identity, software: "daemon-tests",
+            group: MultiThreadedEventLoopGroup.singleton)
+    }
+
+    /// The ledger, opened after the daemon exited (the file lock allows one process at a time).
+    func ledger() throws -> SQLiteLedger { try SQLiteLedger(path: ledgerPath) }
+
+    /// Runs luukku-terminal against this daemon and returns its exit status and stdout.
+    func runTerminal(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let output = directory.appendingPathComponent("terminal-\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let process = Process()
+        process.executableURL = Self.productsDirectory.appendingPathComponent("luukku-terminal")
+        process.arguments = ["request", "--daemon", "127.0.0.1:\(port)", "--certs", Self.certificates.path] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = process.standardOutput
+        process.standardInput = FileHandle.nullDevice
+        let exit = ExitBox()
+        process.terminationHandler = { exit.set($0.terminationStatus) }
+        try process.run()
+        let status = await exit.wait()
+        return (status, try String(contentsOf: output, encoding: .utf8))
+    }
+}
+
+/// A process's exit status, awaited without polling.
+final class ExitBox: Sendable {
+    private let state = NIOLockedValueBox<(status: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
+
+    func set(_ status: Int32) {
+        let waiters = state.withLockedValue { state in
+            state.status = status
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: status) }
+    }
+
+    func wait() async -> Int32 {
+        await withCheckedContinuation { waiter in
+            let status = state.withLockedValue { state -> Int32? in
+                if let status = state.status { return status }
+                state.waiters.append(waiter)
+                return nil
+            }
+            if let status { waiter.resume(returning: status) }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import LuukkuClient
+import LuukkuProtocol
+import Testing
+
+/// Test helpers on a client connection: wait for the next frame of a kind, skipping the others.
+extension ClientConnection {
+    /// The next frame that `pick` accepts; frames before it are skipped. Fails the test if the connection
+    /// closes first.
+    func expect<T>(
+        _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+        _ pick: (Luukku_V1_Envelope) -> T?
+    ) async throws -> T {
+        while let frame = await next() {
+            if let value = pick(frame) { return value }
+        }
+        Issue.record("the connection closed while waiting for \(what)", sourceLocation: sourceLocation)
+        throw ClientError(.closed)
+    }
+
+    func expectQueueStatus(
+        _ sourceLocation: SourceLocation = #_sourceLocation,
+        where accept: (Luukku_V1_QueueStatus) -> Bool = { _ in true }
+    )
+        async throws -> Luukku_V1_QueueStatus
+    {
+        try await expect("QueueStatus", sourceLocation: sourceLocation) { frame in
+            if case .queueStatus(let status) = frame.message, accept(status) { return status }
+            return nil
+        }
+    }
+
+    func expectError(_ sourceLocation: SourceLocation = #_sourceLocation) async throws -> Luukku_V1_Error {
+        try await expect("Error", sourceLocation: sourceLocation) { frame in
+            if case .error(let error) = frame.message { return error }
+            return nil
+        }
+    }
+
+    func expectOffer(_ sourceLocation: SourceLocation = #_sourceLocation) async throws -> Luukku_V1_Offer {
+        try await expect("Offer", sourceLocation: sourceLocation) { frame in
+            if case .offer(let offer) = frame.message { return offer }
+            return nil
+        }
+    }
+
+    func expectPresence(
+        _ presence: Luukku_V1_Presence, _ sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Luukku_V1_PresenceStatus {
+        try await expect("PresenceStatus \(presence)", sourceLocation: sourceLocation) { frame in
+            if case .presenceStatus(let status) = frame.message, status.presence == presence { return status }
+            return nil
+        }
+    }
+
+    func expectSessionStarted(_ sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> Luukku_V1_SessionStarted
+    {
+        try await expect("SessionStarted", sourceLocation: sourceLocation) { frame in
+            if case .sessionStarted(let started) = frame.message { return started }
+            return nil
+        }
+    }
+
+    /// Logs an expert in and makes it available.
+    func becomeAvailable() async throws {
+        send(.setPresence(.with { $0.presence = .available }))
+        _ = try await expectPresence(.available)
+    }
+}
