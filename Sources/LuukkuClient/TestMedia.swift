@@ -77,6 +77,25 @@ public final class TestMedia: @unchecked Sendable {
     /// Asks `run` to stop after the packet due now.
     public func stop() { stopRequested.withLockedValue { $0 = true } }
 
+    /// ``run(count:linger:probeLimit:)`` on a thread of its own (it blocks; Swift's cooperative pool has only
+    /// one thread per core and must not be held).
+    public func stream(count: Int?, linger: Duration = .milliseconds(500), probeLimit: Duration = .seconds(10))
+        async throws(MediaError) -> MediaReport
+    {
+        let result: Result<MediaReport, MediaError> = await withCheckedContinuation { done in
+            Thread.detachNewThread {
+                do {
+                    done.resume(returning: .success(try self.run(count: count, linger: linger, probeLimit: probeLimit)))
+                } catch let error as MediaError {
+                    done.resume(returning: .failure(error))
+                } catch {
+                    done.resume(returning: .failure(MediaError("\(error)")))
+                }
+            }
+        }
+        return try result.get()
+    }
+
     /// Sends `count` stream packets (or until ``stop()`` when nil) at ``packetsPerSecond`` while receiving,
     /// then listens `linger` more for packets still on their way. Blocks the calling thread.
     /// - Throws: ``MediaError`` when nothing comes back from the relay within `probeLimit`.

@@ -176,7 +176,7 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// The identity of a client certificate under the current configuration (revocations reload with SIGHUP).
-    func authenticate(_ certificate: NIOSSLCertificate?) -> Result<PeerIdentity, ProtocolError> {
+    func authenticate(_ certificate: NIOSSLCertificate?) -> Result<PeerIdentity, PeerAuthentication.Refusal> {
         let configuration = lock.withLock { self.configuration }
         return PeerAuthentication.identity(of: certificate, configuration: configuration)
     }

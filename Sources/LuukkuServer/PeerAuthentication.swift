@@ -16,20 +16,33 @@ enum PeerAuthentication {
         }
     }
 
-    /// The identity of a certificate under `configuration`, or the fatal error to send.
+    /// The identity of a certificate under `configuration`, or the fatal error to send (with the identity,
+    /// when the certificate had a well-formed one, for the log line).
     static func identity(of certificate: NIOSSLCertificate?, configuration: Configuration) -> Result<
-        PeerIdentity, ProtocolError
+        PeerIdentity, Refusal
     > {
-        guard let certificate else { return .failure(ProtocolError(.unauthenticated, detail: "no client certificate")) }
+        guard let certificate else {
+            return .failure(Refusal(error: ProtocolError(.unauthenticated, detail: "no client certificate")))
+        }
         let identity: PeerIdentity
         do {
             identity = try PeerIdentity(uriSANs: uriSANs(of: certificate))
         } catch let error as PeerIdentityError {
-            return .failure(ProtocolError(.unauthenticated, detail: error.description))
+            return .failure(Refusal(error: ProtocolError(.unauthenticated, detail: error.description)))
         } catch {
-            return .failure(ProtocolError(.unauthenticated, detail: "the certificate could not be read"))
+            return .failure(
+                Refusal(error: ProtocolError(.unauthenticated, detail: "the certificate could not be read")))
         }
-        return check(identity, configuration: configuration).map { .failure($0) } ?? .success(identity)
+        if let refused = check(identity, configuration: configuration) {
+            return .failure(Refusal(error: refused, identity: identity))
+        }
+        return .success(identity)
+    }
+
+    /// Why a connection is refused, and who it claimed to be.
+    struct Refusal: Error {
+        let error: ProtocolError
+        var identity: PeerIdentity?
     }
 
     /// Why a well-formed identity is refused now, if it is: revoked, or not in the configuration (an expert's

@@ -90,9 +90,10 @@ final class SignalingHandler: ChannelInboundHandler {
         tlsEstablished = true
         let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
         switch broker.authenticate(certificate) {
-        case .failure(let error):
-            logger.notice("refused", metadata: ["reason": "\(error)"])
-            fail(context, error)
+        case .failure(let refusal):
+            if let identity = refusal.identity { logger[metadataKey: "identity"] = "\(identity)" }
+            logger.notice("refused", metadata: ["reason": "\(refusal.error)"])
+            fail(context, refusal.error)
         case .success(let identity):
             logger[metadataKey: "identity"] = "\(identity)"
             guard admitted else {

@@ -85,13 +85,11 @@ struct TerminalSession {
                         let stream = try TestMedia(started)
                         media = stream
                         let count = options.mediaSeconds * TestMedia.packetsPerSecond
-                        Task.detached {
-                            do {
-                                sink.yield(.mediaDone(.success(try stream.run(count: count))))
-                            } catch let error as MediaError {
-                                sink.yield(.mediaDone(.failure(error)))
+                        Task {
+                            do throws(MediaError) {
+                                sink.yield(.mediaDone(.success(try await stream.stream(count: count))))
                             } catch {
-                                sink.yield(.mediaDone(.failure(MediaError("\(error)"))))
+                                sink.yield(.mediaDone(.failure(error)))
                             }
                         }
                     } catch {

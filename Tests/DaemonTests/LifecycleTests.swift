@@ -1,0 +1,221 @@
+import Foundation
+import LuukkuClient
+import LuukkuLedger
+import LuukkuProtocol
+import NIOConcurrencyHelpers
+import Testing
+
+/// SIGTERM drains and exits 0; kill -9 loses nothing a client was told, and the next start closes what was
+/// open as interrupted; a connection dropped during a session resumes it.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct LifecycleTests {
+    /// A session between `point` and the Kela expert `expert`, both over LuukkuClient.
+    static func session(_ daemon: Daemon, point: String, expert name: String) async throws -> (
+        terminal: ClientConnection, expert: ClientConnection, started: Luukku_V1_SessionStarted,
+        expertStarted: Luukku_V1_SessionStarted
+    ) {
+        let expert = try await daemon.connect(name)
+        try await expert.becomeAvailable()
+        let terminal = try await daemon.connect(point)
+        terminal.send(
+            .requestService(
+                .with {
+                    $0.agency = "kela"; $0.language = "fi"
+                }))
+        let offer = try await expert.expectOffer()
+        expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
+        let expertStarted = try await expert.expectSessionStarted()
+        return (terminal, expert, try await terminal.expectSessionStarted(), expertStarted)
+    }
+
+    @Test func sigtermLetsTheRunningSessionFinishThenExitsZero() async throws {
+        let daemon = try await Daemon.start()
+        let (terminal, expert, started, _) = try await Self.session(
+            daemon, point: "terminal-parainen", expert: "expert-kela-aino")
+        let waiting = try await daemon.connect("terminal-mikkeli")
+        let request = waiting.send(
+            .requestService(
+                .with {
+                    $0.agency = "vero"; $0.language = "fi"
+                }))
+        let ticket = try await waiting.expectQueueStatus()
+        #expect(ticket.position == 1)
+        _ = request
+
+        daemon.signal(SIGTERM)
+        let closed = try await waiting.expect("TicketClosed") { frame -> Luukku_V1_TicketClosed? in
+            if case .ticketClosed(let closed) = frame.message { return closed }
+            return nil
+        }
+        #expect(closed.ticketID == ticket.ticketID && closed.reason == .queueClosed)
+        // No new requests while draining; the running session goes on.
+        waiting.send(
+            .requestService(
+                .with {
+                    $0.agency = "vero"; $0.language = "fi"
+                }))
+        #expect(try await waiting.expectError().code == .queueClosed)
+        terminal.send(.ping(.with { $0.nonce = 7 }))
+        _ = try await terminal.expect("Pong") { frame -> UInt64? in
+            if case .pong(let pong) = frame.message, pong.nonce == 7 { return pong.nonce }
+            return nil
+        }
+        terminal.send(
+            .hangup(
+                .with {
+                    $0.sessionID = started.sessionID; $0.reason = .customerEnded
+                }))
+        _ = try await expert.expect("Hangup") { frame -> Bool? in
+            if case .hangup = frame.message { return true }
+            return nil
+        }
+        let goodbye = try await terminal.expect("Goodbye") { frame -> Luukku_V1_Goodbye? in
+            if case .goodbye(let goodbye) = frame.message { return goodbye }
+            return nil
+        }
+        #expect(goodbye.reason == .serverShutdown)
+        #expect(await daemon.exitStatus() == 0, "\(daemon.log)")
+
+        let ledger = try daemon.ledger()
+        let sessions = try await ledger.sessions()
+        #expect(sessions.map { "\($0.outcome ?? "open")/\($0.reason ?? "")" } == ["completed/customer-ended"])
+        let tickets = try await ledger.tickets()
+        #expect(tickets.first { "t-\($0.stamp)" == ticket.ticketID }?.reason == "queue-closed")
+        #expect(ledger.recovered.sessions == 0 && ledger.recovered.tickets == 0)
+    }
+
+    @Test func theDrainDeadlineEndsSessionsThatRunOn() async throws {
+        let daemon = try await Daemon.start { tree in
+            var server = tree["server"] as! [String: Any]
+            server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30, "drain": 1]
+            tree["server"] = server
+        }
+        let (terminal, expert, started, _) = try await Self.session(
+            daemon, point: "terminal-oulu-kiiminki", expert: "expert-kela-aino")
+        daemon.signal(SIGTERM)
+        for client in [terminal, expert] {
+            let hangup = try await client.expect("Hangup") { frame -> Luukku_V1_Hangup? in
+                if case .hangup(let hangup) = frame.message { return hangup }
+                return nil
+            }
+            #expect(hangup.sessionID == started.sessionID && hangup.reason == .shutdown)
+        }
+        #expect(await daemon.exitStatus() == 0)
+        let sessions = try await daemon.ledger().sessions()
+        #expect(sessions.map { "\($0.outcome ?? "open")/\($0.reason ?? "")" } == ["completed/shutdown"])
+    }
+
+    @Test func aDroppedConnectionResumesItsRunningSession() async throws {
+        let daemon = try await Daemon.start()
+        var (terminal, expert, started, _) = try await Self.session(
+            daemon, point: "terminal-parainen", expert: "expert-kela-aino")
+        let token = terminal.welcome.resumeToken
+        await terminal.drop()
+        terminal = try await daemon.connect("terminal-parainen")
+        terminal.send(.resume(.with { $0.resumeToken = token }))
+        let again = try await terminal.expectSessionStarted()
+        #expect(again == started)  // same session, port and keys: the legs stayed up
+        terminal.send(.hangup(.with { $0.sessionID = started.sessionID }))
+        _ = try await expert.expect("Hangup") { frame -> Bool? in
+            if case .hangup = frame.message { return true }
+            return nil
+        }
+        for client in [terminal, expert] { await client.goodbye() }
+        #expect(await daemon.terminate() == 0)
+        #expect(try await daemon.ledger().sessions().map(\.reason) == ["customer-ended"])
+    }
+
+    /// What the clients were told before the daemon was killed.
+    final class Told: Sendable {
+        let tickets = NIOLockedValueBox<[String]>([])
+        let cancelled = NIOLockedValueBox<[String]>([])
+        private let waiter = NIOLockedValueBox<(count: Int, continuation: CheckedContinuation<Void, Never>)?>(nil)
+
+        func cancelled(_ ticket: String) {
+            let count = cancelled.withLockedValue { list in
+                list.append(ticket)
+                return list.count
+            }
+            let ready = waiter.withLockedValue { waiter -> CheckedContinuation<Void, Never>? in
+                guard let current = waiter, count >= current.count else { return nil }
+                waiter = nil
+                return current.continuation
+            }
+            ready?.resume()
+        }
+
+        /// Returns once `count` cancels were told.
+        func cancelledCount(reaches count: Int) async throws {
+            await withCheckedContinuation { continuation in
+                let done = cancelled.withLockedValue { list in
+                    waiter.withLockedValue { waiter -> Bool in
+                        guard list.count < count else { return true }
+                        waiter = (count, continuation)
+                        return false
+                    }
+                }
+                if done { continuation.resume() }
+            }
+        }
+    }
+
+    @Test func killNineLosesNothingAClientWasToldAndTheNextStartClosesWhatWasOpen() async throws {
+        let daemon = try await Daemon.start()
+        let (terminal, expert, started, expertStarted) = try await Self.session(
+            daemon, point: "terminal-parainen", expert: "expert-kela-aino")
+        // Media through the relay while requests and cancels come and go.
+        let terminalMedia = try TestMedia(started)
+        let expertMedia = try TestMedia(expertStarted)
+        let media = [terminalMedia, expertMedia].map { stream in
+            Task { try? await stream.stream(count: nil, linger: .zero, probeLimit: .seconds(30)) }
+        }
+        let told = Told()
+        let busy = try await daemon.connect("terminal-mikkeli")
+        // The answer to request `id`, or nil once the connection is gone (the kill).
+        func answer(_ id: UInt64) async -> Luukku_V1_Envelope? {
+            while let frame = await busy.next() {
+                if frame.correlationID == id { return frame }
+            }
+            return nil
+        }
+        let traffic = Task {
+            while true {
+                let id = busy.send(
+                    .requestService(
+                        .with {
+                            $0.agency = "vero"; $0.language = "sv"
+                        }))
+                guard case .queueStatus(let status)? = await answer(id)?.message else { return }
+                told.tickets.withLockedValue { $0.append(status.ticketID) }
+                let cancel = busy.send(.cancelRequest(.with { $0.ticketID = status.ticketID }))
+                guard case .ticketClosed? = await answer(cancel)?.message else { return }
+                told.cancelled(status.ticketID)
+            }
+        }
+        // Kill once some traffic has been told.
+        try await told.cancelledCount(reaches: 20)
+        daemon.signal(SIGKILL)
+        #expect(await daemon.exitStatus() == 9)
+        await traffic.value
+        for stream in [terminalMedia, expertMedia] { stream.stop() }
+        for task in media { _ = await task.value }
+        _ = (terminal, expert)
+
+        // The next start on the same ledger closes what the killed run left open.
+        let restarted = try await Daemon.start(ledger: daemon.ledgerPath)
+        #expect(await restarted.terminate() == 0)
+        #expect(restarted.log.contains("interrupted_sessions=1"), "\(restarted.log)")
+        let ledger = try restarted.ledger()
+        let tickets = try await ledger.tickets().filter { $0.run == 1 }
+        let byID = Dictionary(uniqueKeysWithValues: tickets.map { ("t-\($0.stamp)", $0) })
+        for ticket in told.tickets.withLockedValue({ $0 }) {
+            #expect(byID[ticket] != nil, "ticket \(ticket) was told but lost")
+        }
+        for ticket in told.cancelled.withLockedValue({ $0 }) {
+            #expect(byID[ticket]?.outcome == "cancelled", "cancel of \(ticket) was told but lost")
+        }
+        #expect(tickets.allSatisfy { $0.outcome != nil }, "a ticket of the killed run is still open")
+        let sessions = try await ledger.sessions().filter { $0.run == 1 }
+        #expect(sessions.map { "\($0.outcome ?? "open")/\($0.reason ?? "")" } == ["interrupted/restart"])
+        #expect("s-\(sessions.first?.id ?? 0)" == started.sessionID)
+    }
+}

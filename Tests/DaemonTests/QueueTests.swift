@@ -1,0 +1,149 @@
+import Foundation
+import LuukkuClient
+import LuukkuLedger
+import LuukkuProtocol
+import Testing
+
+/// The queue's promises over real connections: a declined or unanswered ticket keeps its place, a cancel and
+/// a lost connection are recorded with their reasons, and Resume keeps the place.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct QueueTests {
+    static func request(_ client: ClientConnection, _ agency: String, _ language: String) async throws
+        -> Luukku_V1_QueueStatus
+    {
+        let id = client.send(
+            .requestService(
+                .with {
+                    $0.agency = agency; $0.language = language
+                }))
+        return try await client.expect("the request's QueueStatus") { frame in
+            if frame.correlationID == id, case .queueStatus(let status) = frame.message { return status }
+            if frame.correlationID == id, case .error(let error) = frame.message {
+                Issue.record("request refused: \(error.code)")
+            }
+            return nil
+        }
+    }
+
+    static func server(_ tree: inout [String: Any], _ change: (inout [String: Any]) -> Void) {
+        var server = tree["server"] as! [String: Any]
+        change(&server)
+        tree["server"] = server
+    }
+
+    @Test func declineAndRingNoAnswerPutTheTicketBackAtItsPlace() async throws {
+        let daemon = try await Daemon.start { tree in
+            Self.server(&tree) { server in
+                server["maxMissedOffers"] = 1
+                server["timeouts"] = ["offerAnswer": 1, "wrapUp": 60, "resumeGrace": 30, "drain": 60]
+            }
+        }
+        let first = try await daemon.connect("terminal-parainen")
+        let second = try await daemon.connect("terminal-mikkeli")
+        let a = try await Self.request(first, "kela", "fi")
+        let b = try await Self.request(second, "kela", "fi")
+        #expect(a.position == 1 && b.position == 2)
+        #expect(!a.hasEstimatedWaitSeconds && a.expertsOnline == 0)
+
+        let expert = try await daemon.connect("expert-kela-aino")
+        try await expert.becomeAvailable()
+        let offer = try await expert.expectOffer()
+        #expect(offer.ticketID == a.ticketID)
+        _ = try await first.expectQueueStatus { $0.offered }
+
+        expert.send(.decline(.with { $0.ticketID = a.ticketID }))
+        let away = try await expert.expectPresence(.away)
+        #expect(away.awayReason == .noAnswer)  // maxMissedOffers 1
+        let back = try await first.expectQueueStatus { !$0.offered }
+        #expect(back.position == 1 && back.ticketID == a.ticketID)
+        _ = try await second.expectQueueStatus { $0.position == 2 && $0.expertsOnline == 1 }
+
+        // Available again: the same ticket, first in line, rings out.
+        try await expert.becomeAvailable()
+        let again = try await expert.expectOffer()
+        #expect(again.ticketID == a.ticketID && again.answerWithinMs <= 1_000)
+        let withdrawn = try await expert.expect("OfferWithdrawn") { frame -> Luukku_V1_OfferWithdrawn? in
+            if case .offerWithdrawn(let withdrawn) = frame.message { return withdrawn }
+            return nil
+        }
+        #expect(withdrawn.ticketID == a.ticketID && withdrawn.reason == .timedOut)
+        #expect(try await expert.expectPresence(.away).awayReason == .noAnswer)
+        let backAgain = try await first.expectQueueStatus { !$0.offered }
+        #expect(backAgain.position == 1)
+
+        for client in [first, second, expert] { await client.goodbye() }
+        #expect(await daemon.terminate() == 0)
+        let ledger = try daemon.ledger()
+        let stamp = try #require(UInt64(a.ticketID.dropFirst(2)))
+        #expect(try await ledger.offerAnswers(run: 1, ticket: stamp) == ["declined", "no-answer"])
+    }
+
+    @Test func cancelIsRecordedAndResumeKeepsThePlace() async throws {
+        let daemon = try await Daemon.start()
+        let first = try await daemon.connect("terminal-parainen")
+        let second = try await daemon.connect("terminal-mikkeli")
+        var third = try await daemon.connect("terminal-saarijarvi")
+        let a = try await Self.request(first, "vero", "sv")
+        let b = try await Self.request(second, "vero", "sv")
+        let c = try await Self.request(third, "vero", "sv")
+        #expect([a.position, b.position, c.position] == [1, 2, 3])
+
+        // Only the ticket's own connection may cancel it.
+        first.send(.cancelRequest(.with { $0.ticketID = c.ticketID }))
+        #expect(try await first.expectError().code == .forbidden)
+        let cancel = second.send(.cancelRequest(.with { $0.ticketID = b.ticketID }))
+        let closed = try await second.expect("TicketClosed") { frame -> Luukku_V1_TicketClosed? in
+            if case .ticketClosed(let closed) = frame.message, frame.correlationID == cancel { return closed }
+            return nil
+        }
+        #expect(closed.ticketID == b.ticketID && closed.reason == .cancelled)
+        _ = try await third.expectQueueStatus { $0.position == 2 }
+
+        // The third terminal's connection drops; it comes back within the grace and keeps its place.
+        let token = third.welcome.resumeToken
+        await third.drop()
+        third = try await daemon.connect("terminal-saarijarvi")
+        let resume = third.send(.resume(.with { $0.resumeToken = token }))
+        let resumed = try await third.expect("the resumed QueueStatus") { frame -> Luukku_V1_QueueStatus? in
+            if case .queueStatus(let status) = frame.message, frame.correlationID == resume { return status }
+            return nil
+        }
+        #expect(resumed.ticketID == c.ticketID && resumed.position == 2)
+        // The old token is spent, and a token is only good for its own identity.
+        let stranger = try await daemon.connect("terminal-pelkosenniemi")
+        stranger.send(.resume(.with { $0.resumeToken = third.welcome.resumeToken }))
+        #expect(try await stranger.expectError().code == .resumeFailed)
+        stranger.send(.resume(.with { $0.resumeToken = token }))
+        #expect(try await stranger.expectError().code == .resumeFailed)
+
+        for client in [first, second, third, stranger] { await client.goodbye() }
+        #expect(await daemon.terminate() == 0)
+        let tickets = try await daemon.ledger().tickets()
+        let outcomes = Dictionary(
+            uniqueKeysWithValues: tickets.map { ("t-\($0.stamp)", "\($0.outcome ?? "open")/\($0.reason ?? "")") })
+        #expect(outcomes[b.ticketID] == "cancelled/customer")
+        #expect(outcomes[a.ticketID] == "cancelled/customer")  // Goodbye: the customer left
+        #expect(outcomes[c.ticketID] == "cancelled/customer")
+    }
+
+    @Test func aTerminalThatDisconnectsWhileWaitingLosesItsTicketAfterTheGrace() async throws {
+        let daemon = try await Daemon.start { tree in
+            Self.server(&tree) { server in
+                server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 1, "drain": 60]
+            }
+        }
+        let first = try await daemon.connect("terminal-parainen")
+        let second = try await daemon.connect("terminal-mikkeli")
+        let a = try await Self.request(first, "poliisi", "fi")
+        let b = try await Self.request(second, "poliisi", "fi")
+        #expect(b.position == 2)
+        await first.drop()
+        // When the grace runs out the first ticket closes, and the second moves up.
+        let moved = try await second.expectQueueStatus { $0.position == 1 }
+        #expect(moved.ticketID == b.ticketID)
+        await second.goodbye()
+        #expect(await daemon.terminate() == 0)
+        let tickets = try await daemon.ledger().tickets()
+        let first1 = try #require(tickets.first { "t-\($0.stamp)" == a.ticketID })
+        #expect(first1.outcome == "cancelled" && first1.reason == "connection-lost")
+    }
+}
