@@ -18,7 +18,13 @@ PROTOBUF_VERSION := 1.39.0
 PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
 FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
 
-.PHONY: help deps build run test test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Where install-files takes the executables from (install builds them in release first).
+BIN_DIR ?= .build/release
+UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: help deps build run test install install-files test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
@@ -33,6 +39,7 @@ help:
 	@echo "make fuzz       fuzz the frame decoder for SECONDS (default 60): make fuzz SECONDS=900"
 	@echo "make model      check the matcher's claim protocol with spin (models/matcher.pml, models/handover.pml)"
 	@echo "make certs      development CA and certificates in $(CERTS_DIR)"
+	@echo "make install    release build, then binaries, systemd unit, sysusers/tmpfiles, docs under PREFIX (default /usr/local)"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -114,6 +121,26 @@ fuzz: deps
 model: deps
 	@scripts/install-system-packages spin gcc
 	models/check
+
+# `make install PREFIX=/usr DESTDIR=pkgroot` for packaging. After a real install:
+# systemd-sysusers; systemd-tmpfiles --create; put luukku.json and the TLS files
+# in /etc/luukku; systemctl enable --now luukkud (docs/server.md, "Installing").
+install: deps
+	swift build -c release --product luukkud
+	swift build -c release --product luukku-terminal
+	$(MAKE) --no-print-directory install-files BIN_DIR=.build/release
+
+install-files:
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNIT_DIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+	  $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/share/doc/luukku $(DESTDIR)$(PREFIX)/share/luukku
+	install -m 0755 $(BIN_DIR)/luukkud $(BIN_DIR)/luukku-terminal $(DESTDIR)$(PREFIX)/bin/
+	sed 's|@PREFIX@|$(PREFIX)|g' systemd/luukkud.service.in > $(DESTDIR)$(UNIT_DIR)/luukkud.service
+	chmod 0644 $(DESTDIR)$(UNIT_DIR)/luukkud.service
+	install -m 0644 systemd/luukkud.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/luukkud.conf
+	install -m 0644 systemd/luukkud.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/luukkud.conf
+	install -m 0644 docs/server.md docs/configuration.md docs/protocol.md docs/ledger.md docs/relay.md \
+	  $(DESTDIR)$(PREFIX)/share/doc/luukku/
+	install -m 0644 config/luukku.example.json $(DESTDIR)$(PREFIX)/share/luukku/
 
 clean:
 	rm -rf .build .build-fuzz .build-tsan

@@ -37,8 +37,9 @@ final class Daemon: Sendable {
 
     /// Starts luukkud with the demo configuration, changed by `adjust` (the `server` and `relay` sections are
     /// there to be changed). `ledger` reuses another daemon's file (a restart).
-    static func start(ledger: String? = nil, _ adjust: (inout [String: Any]) -> Void = { _ in }) async throws -> Daemon
-    {
+    static func start(
+        ledger: String? = nil, environment: [String: String] = [:], _ adjust: (inout [String: Any]) -> Void = { _ in }
+    ) async throws -> Daemon {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "luukku-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -66,6 +67,7 @@ final class Daemon: Sendable {
         process.executableURL = productsDirectory.appendingPathComponent("luukkud")
         process.arguments = ["--config", configuration.path, "--log-level", "debug"]
         process.currentDirectoryURL = directory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = try FileHandle(

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// sd_notify as systemd sees it: a datagram socket in NOTIFY_SOCKET gets READY=1 once the daemon listens,
+/// WATCHDOG=1 while it runs and STOPPING=1 when SIGTERM starts the drain.
+@Suite(.timeLimit(.minutes(1))) struct SystemdNotifyTests {
+    /// A bound AF_UNIX datagram socket; `receive` blocks until the next datagram.
+    final class NotifySocket {
+        let fd: Int32
+        let path: String
+
+        init() throws {
+            path =
+                FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))")
+                .path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            try #require(fd >= 0 && bound == 0)
+        }
+
+        deinit {
+            close(fd)
+            unlink(path)
+        }
+
+        func receive() -> String {
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            return String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
+        }
+    }
+
+    @Test func readyWatchdogAndStoppingReachNotifySocket() async throws {
+        let notify = try NotifySocket()
+        let daemon = try await Daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"])
+        var messages: [String] = []
+        while !messages.contains(where: { $0.contains("READY=1") }) { messages.append(notify.receive()) }
+        #expect(messages.contains { $0.contains("STATUS=serving on [IPv4]127.0.0.1") })
+        while !messages.contains("WATCHDOG=1") { messages.append(notify.receive()) }
+        daemon.signal(SIGTERM)
+        while !messages.contains(where: { $0.hasPrefix("STOPPING=1") }) { messages.append(notify.receive()) }
+        #expect(await daemon.exitStatus() == 0)
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+/// The systemd files as `make install` writes them, checked by `systemd-analyze verify` where systemd is
+/// installed (Debian's systemd package).
+@Suite struct SystemdUnitTests {
+    @Test(.enabled(if: ProcessRunner.which("systemd-analyze") != nil, "systemd-analyze is not installed"))
+    func theInstalledUnitPassesSystemdAnalyzeVerify() throws {
+        let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-prefix-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: prefix) }
+        let make = try #require(ProcessRunner.which("make"))
+        let installed = try ProcessRunner.run(
+            make,
+            [
+                "--no-print-directory", "install-files", "PREFIX=\(prefix.path)",
+                "BIN_DIR=\(ProcessRunner.productsDirectory.path)",
+            ])
+        #expect(installed.status == 0, "\(installed.stderr)")
+        let unit = prefix.appendingPathComponent("lib/systemd/system/luukkud.service")
+        let text = try String(contentsOf: unit, encoding: .utf8)
+        for line in [
+            "Type=notify", "WatchdogSec=30", "RuntimeDirectory=luukku", "StateDirectory=luukku", "ProtectSystem=strict",
+            "Group=luukku-operators", "ExecStart=\(prefix.path)/bin/luukkud --config /etc/luukku/luukku.json \\",
+            "ExecReload=/bin/kill -HUP $MAINPID",
+        ] {
+            #expect(text.contains(line + "\n"), "the unit lacks \(line)")
+        }
+        #expect(!text.contains("@PREFIX@"))
+        for file in [
+            "bin/luukkud", "bin/luukku-terminal", "lib/sysusers.d/luukkud.conf", "lib/tmpfiles.d/luukkud.conf",
+        ] {
+            #expect(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(file).path), "\(file)")
+        }
+        let verify = try ProcessRunner.run(try #require(ProcessRunner.which("systemd-analyze")), ["verify", unit.path])
+        #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
+    }
+}
