@@ -318,8 +318,8 @@ public final class Broker: @unchecked Sendable {
     /// SIGHUP: the catalogue, revocations, limits and timeouts from the reloaded file. The roster of experts
     /// and the queues are fixed at start (the matcher's), so a change to them waits for a restart.
     public func reload(_ new: Configuration) -> [String] {
-        lock.withLock {
-            var notes: [String] = []
+        var notes: [String] = []
+        step { step in
             if new.experts.map(\.id) != configuration.experts.map(\.id)
                 || new.agencies.map(\.id) != configuration.agencies.map(\.id)
             {
@@ -329,13 +329,21 @@ public final class Broker: @unchecked Sendable {
             kept.experts = configuration.experts
             kept.agencies = configuration.agencies
             configuration = kept
-            return notes
+            // A connection whose identity is now revoked (or gone from the configuration) ends at once, without
+            // a resume grace: its tickets close as connection-lost, its sessions end.
+            for party in parties.values.sorted(by: { $0.id < $1.id }) {
+                guard let error = PeerAuthentication.check(party.identity, configuration: kept) else { continue }
+                if let sink = party.sink {
+                    step.error(sink, error, correlation: 0)
+                }
+                if let connection = party.connection { partyByConnection[connection] = nil }
+                parties[party.id]?.sink = nil
+                parties[party.id]?.connection = nil
+                if party.standby { forget(party) } else { expire(party.id, clean: false, &step) }
+                notes.append("\(party.identity) is refused now (\(error.code)): its connection was closed")
+            }
         }
-    }
-
-    /// Connections whose identity is now revoked or unknown; the server closes them after a reload.
-    public func connections(where refused: (PeerIdentity) -> Bool) -> [UInt64] {
-        lock.withLock { parties.values.filter { refused($0.identity) }.compactMap(\.connection) }
+        return notes
     }
 }
 

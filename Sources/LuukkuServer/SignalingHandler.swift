@@ -127,6 +127,8 @@ final class SignalingHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // After a fatal error the decoder may report the same bytes again until the close completes.
+        if case .closed = state { return }
         if let error = error as? ProtocolError {
             logger.notice("protocol error", metadata: ["error": "\(error)"])
             fail(context, error)

@@ -108,7 +108,9 @@ public final class SignalingServer: Service, Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls.current))
                     try pipeline.addHandler(ByteToMessageHandler(EnvelopeFrameDecoder(limits: limits)))
-                    try pipeline.addHandler(MessageToByteHandler(EnvelopeFrameEncoder(limits: limits)))
+                    // maxFrameBytes is what the server accepts; what it sends (a Welcome with the catalogue) is held to
+                    // the protocol's default limit, which every client's decoder takes.
+                    try pipeline.addHandler(MessageToByteHandler(EnvelopeFrameEncoder()))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
                     try pipeline.addHandler(
                         SignalingHandler(

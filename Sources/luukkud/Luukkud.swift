@@ -210,8 +210,10 @@ struct Luukkud: AsyncParsableCommand {
                 for note in broker.reload(fresh) { logger.warning("reload: \(note)") }
                 logger.notice("reloaded \(config) and the TLS certificates")
                 notifier.notify("STATUS=reloaded configuration")
+                FileHandle.standardOutput.write(Data("luukkud: reloaded \(config)\n".utf8))
             } catch {
                 logger.error("reload refused; the running configuration stays: \(error)")
+                FileHandle.standardOutput.write(Data("luukkud: reload refused, the running configuration stays\n".utf8))
             }
         }
         let group = ServiceGroup(

@@ -33,7 +33,7 @@ final class Daemon: Sendable {
     let port: Int
     private let process: Process
     private let exit: ExitBox
-    private let stdoutLines: NIOLockedValueBox<[String]>
+    private let lineWaiters: LineLog
 
     /// Starts luukkud with the demo configuration, changed by `adjust` (the `server` and `relay` sections are
     /// there to be changed). `ledger` reuses another daemon's file (a restart).
@@ -82,7 +82,7 @@ final class Daemon: Sendable {
         try process.run()
 
         // Read stdout on its own thread until EOF (so the pipe never fills); hand over the ready line's port.
-        let lines = NIOLockedValueBox<[String]>([])
+        let lines = LineLog()
         let port: Int = await withCheckedContinuation { ready in
             Thread.detachNewThread {
                 var pending = ""
@@ -94,7 +94,7 @@ final class Daemon: Sendable {
                     while let newline = pending.firstIndex(of: "\n") {
                         let line = String(pending[..<newline])
                         pending.removeSubrange(...newline)
-                        lines.withLockedValue { $0.append(line) }
+                        lines.append(line)
                         if !answered, line.hasPrefix("luukkud: ready, listening on 127.0.0.1:"),
                             let port = Int(line.split(separator: ":")[2].split(separator: ",")[0])
                         {
@@ -103,6 +103,7 @@ final class Daemon: Sendable {
                         }
                     }
                 }
+                lines.finish()
                 if !answered { ready.resume(returning: 0) }
             }
         }
@@ -114,15 +115,23 @@ final class Daemon: Sendable {
 
     private init(
         directory: URL, ledgerPath: String, port: Int, process: Process, exit: ExitBox,
-        lines: NIOLockedValueBox<[String]>
+        lines: LineLog
     ) {
         self.directory = directory
         self.ledgerPath = ledgerPath
         self.port = port
         self.process = process
         self.exit = exit
-        self.stdoutLines = lines
+        self.lineWaiters = lines
     }
+
+    /// Waits until the daemon has printed a stdout line starting with `prefix` after the first `skip` such lines.
+    func line(startingWith prefix: String, after skip: Int = 0) async -> String? {
+        await lineWaiters.wait(for: prefix, skip: skip)
+    }
+
+    /// The configuration file the daemon was started with (a test may rewrite it and send SIGHUP).
+    var configurationFile: URL { directory.appendingPathComponent("luukku.json") }
 
     /// What the daemon logged so far (stderr), for failure messages.
     var log: String {
@@ -195,5 +204,56 @@ final class ExitBox: Sendable {
             }
             if let status { waiter.resume(returning: status) }
         }
+    }
+}
+
+/// The daemon's stdout lines, and tests waiting for one.
+final class LineLog: Sendable {
+    private struct Waiter {
+        let prefix: String
+        let skip: Int
+        let continuation: CheckedContinuation<String?, Never>
+    }
+
+    private let state = NIOLockedValueBox<(lines: [String], finished: Bool, waiters: [Waiter])>(([], false, []))
+
+    func append(_ line: String) {
+        let ready = state.withLockedValue { state -> [(Waiter, String)] in
+            state.lines.append(line)
+            var ready: [(Waiter, String)] = []
+            state.waiters.removeAll { waiter in
+                guard let match = Self.match(state.lines, waiter.prefix, waiter.skip) else { return false }
+                ready.append((waiter, match))
+                return true
+            }
+            return ready
+        }
+        for (waiter, line) in ready { waiter.continuation.resume(returning: line) }
+    }
+
+    func finish() {
+        let waiters = state.withLockedValue { state in
+            state.finished = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
+    }
+
+    func wait(for prefix: String, skip: Int) async -> String? {
+        await withCheckedContinuation { continuation in
+            let now = state.withLockedValue { state -> String?? in
+                if let match = Self.match(state.lines, prefix, skip) { return .some(match) }
+                if state.finished { return .some(nil) }
+                state.waiters.append(Waiter(prefix: prefix, skip: skip, continuation: continuation))
+                return .none
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    private static func match(_ lines: [String], _ prefix: String, _ skip: Int) -> String? {
+        let matching = lines.filter { $0.hasPrefix(prefix) }
+        return matching.count > skip ? matching[skip] : nil
     }
 }
