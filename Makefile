@@ -27,7 +27,7 @@ UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 .PHONY: help deps build run test install install-files test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
 
 help:
-	@echo "make run        install what is missing, build, make dev certificates, start luukkud"
+	@echo "make run        install what is missing, build, make dev certificates, start luukkud (prints client commands)"
 	@echo "make test       install what is missing, build with warnings as errors, run every test + TSan pass"
 	@echo "make test-tsan  the matcher tests under ThreadSanitizer (also run, short, by make test)"
 	@echo "make stress     the concurrent matcher stress and ordering tests in their long mode (millions of operations)"
@@ -54,7 +54,15 @@ certs: $(CERTS_DIR)/server.pem
 $(CERTS_DIR)/server.pem: | deps
 	certs/make-dev-certs $(CERTS_DIR)
 
+# The demo: luukkud on config/luukku.example.json (listen 0.0.0.0:7400, ledger
+# and status socket under state/, dev certificates in certs/dev), in the
+# foreground; Ctrl-C drains and stops it.
 run: build certs
+	@mkdir -p state
+	@echo "luukkud starts below. In other terminals, from this folder:"
+	@echo "  an expert:  .build/debug/luukku-console --expert kela-bjorn --auto-accept"
+	@echo "  a terminal: .build/debug/luukku-terminal request --agency kela --language sv --point parainen --feedback 5"
+	@echo "  (other ids: certs/dev/*.pem; luukku-terminal --help, luukku-console --help)"
 	.build/debug/luukkud --config $(CONFIG)
 
 test: deps

@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "luukkud", targets: ["luukkud"]),
         .executable(name: "luukku-terminal", targets: ["luukku-terminal"]),
+        .executable(name: "luukku-console", targets: ["luukku-console"]),
         .library(name: "LuukkuCore", targets: ["LuukkuCore"]),
         .library(name: "LuukkuProtocol", targets: ["LuukkuProtocol"]),
     ],
@@ -127,6 +128,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The expert's console, line mode for now (issue 6 adds the full-screen UI).
+        .executableTarget(
+            name: "luukku-console",
+            dependencies: [
+                "LuukkuClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
