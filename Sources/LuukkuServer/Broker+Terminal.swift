@@ -182,12 +182,11 @@ extension Broker {
             guard let record = tickets[ticket], record.session == nil, let sink = parties[record.party]?.sink else {
                 continue
             }
-            var status = queueStatus(ticket)
+            let status = queueStatus(ticket)
             var previous = record.lastStatus
             previous?.waitedSeconds = status.waitedSeconds
             guard previous != status else { continue }
             tickets[ticket]?.lastStatus = status
-            status.waitedSeconds = queueStatus(ticket).waitedSeconds
             step.send(sink, .queueStatus(status))
         }
         for id in experts.keys.sorted() {

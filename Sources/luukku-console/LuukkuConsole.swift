@@ -102,11 +102,21 @@ struct ExpertLoop {
             case .line("d"):
                 if let offer { connection.send(.decline(.with { $0.ticketID = offer })) }
             case .line("h"):
-                if let session { connection.send(.hangup(.with { $0.sessionID = session; $0.reason = .expertEnded })) }
+                if let session {
+                    connection.send(
+                        .hangup(
+                            .with {
+                                $0.sessionID = session; $0.reason = .expertEnded
+                            }))
+                }
             case .line("r"):
                 connection.send(.wrapUpDone(.with { $0.sessionID = session ?? "" }))
             case .line("away"):
-                connection.send(.setPresence(.with { $0.presence = .away; $0.awayReason = .break }))
+                connection.send(
+                    .setPresence(
+                        .with {
+                            $0.presence = .away; $0.awayReason = .break
+                        }))
             case .line("available"):
                 connection.send(.setPresence(.with { $0.presence = .available }))
             case .line(let other):
@@ -114,7 +124,13 @@ struct ExpertLoop {
             case .media(let report):
                 say(report)
             case .hangUpTimer(let id):
-                if session == id { connection.send(.hangup(.with { $0.sessionID = id; $0.reason = .expertEnded })) }
+                if session == id {
+                    connection.send(
+                        .hangup(
+                            .with {
+                                $0.sessionID = id; $0.reason = .expertEnded
+                            }))
+                }
             case .frame(let frame):
                 switch frame.message {
                 case .presenceStatus(let status):

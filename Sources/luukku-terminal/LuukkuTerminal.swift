@@ -65,6 +65,15 @@ struct Request: AsyncParsableCommand {
     @Option(help: "Seconds of built-in test media before this terminal hangs up (50 packets/s each way).")
     var mediaSeconds: Int = 10
 
+    @Option(
+        help: ArgumentHelp(
+            "Instead of the built-in media, write an SDP for ffplay/ffmpeg to receive the expert's media (the session then lasts --media-seconds).",
+            valueName: "file"))
+    var sdp: String?
+
+    @Option(help: "Local UDP port the --sdp receiver listens on (0: a free one).")
+    var sdpPort: Int = 0
+
     @Option(help: "Rate the session 1-5 when the daemon asks for feedback.")
     var feedback: Int?
 
@@ -78,6 +87,7 @@ struct Request: AsyncParsableCommand {
         if let feedback, !(1...5).contains(feedback) { throw ValidationError("--feedback must be 1 to 5") }
         guard mediaSeconds >= 1 else { throw ValidationError("--media-seconds must be at least 1") }
         guard daemonEndpoint != nil else { throw ValidationError("--daemon must be HOST:PORT") }
+        guard (0...65_535).contains(sdpPort) else { throw ValidationError("--sdp-port must be 0 to 65535") }
     }
 
     var daemonEndpoint: (String, Int)? {

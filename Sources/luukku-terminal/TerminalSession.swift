@@ -12,6 +12,7 @@ struct TerminalSession {
         case closed
         case mediaDone(Result<MediaReport, MediaError>)
         case cancelTimer
+        case timeUp
     }
 
     func run() async -> Int32 {
@@ -47,20 +48,14 @@ struct TerminalSession {
                 guard !ticket.isEmpty, sessionID.isEmpty else { continue }
                 say("cancelling \(ticket)")
                 connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
+            case .timeUp:
+                hangUp(sessionID, &hungUp)
             case .mediaDone(let result):
                 switch result {
                 case .success(let report): say(report.description)
                 case .failure(let error): say("luukku-terminal: \(error)")
                 }
-                if !hungUp {
-                    hungUp = true
-                    say("hanging up \(sessionID)")
-                    connection.send(
-                        .hangup(
-                            .with {
-                                $0.sessionID = sessionID; $0.reason = .customerEnded
-                            }))
-                }
+                hangUp(sessionID, &hungUp)
             case .frame(let frame):
                 switch frame.message {
                 case .error(let error):
@@ -81,6 +76,29 @@ struct TerminalSession {
                     say(
                         "session \(started.sessionID) with \(started.expertDisplayName) (\(started.expertAgency)); "
                             + "media via \(started.relayHost):\(started.relayPort)")
+                    if let file = options.sdp {
+                        do {
+                            let port = try SessionDescription.latch(started, port: UInt16(options.sdpPort))
+                            let text = SessionDescription.receiver(
+                                started, port: port,
+                                title: "Luukku \(started.sessionID) with \(started.expertDisplayName)")
+                            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+                            say("sdp: wrote \(file) for a receiver on port \(port); for example:")
+                            say("  ffplay -protocol_whitelist file,udp,rtp,srtp,crypto \(file)")
+                            say(
+                                "  (to send instead: ffmpeg ... -f rtp -srtp_out_suite AES_CM_128_HMAC_SHA1_80 "
+                                    + "-srtp_out_params \(Data(started.outboundKey.keyAndSalt).base64EncodedString()) "
+                                    + "'srtp://\(started.relayHost):\(started.relayPort)?localport=\(port)')")
+                        } catch {
+                            say("luukku-terminal: cannot prepare the SDP: \(error)")
+                        }
+                        let seconds = options.mediaSeconds
+                        Task {
+                            try? await Task.sleep(for: .seconds(seconds))
+                            sink.yield(.timeUp)
+                        }
+                        continue
+                    }
                     do {
                         let stream = try TestMedia(started)
                         media = stream
@@ -94,12 +112,7 @@ struct TerminalSession {
                         }
                     } catch {
                         say("luukku-terminal: media cannot start: \(error)")
-                        hungUp = true
-                        connection.send(
-                            .hangup(
-                                .with {
-                                    $0.sessionID = sessionID; $0.reason = .customerEnded
-                                }))
+                        hangUp(sessionID, &hungUp)
                     }
                 case .hangup(let hangup):
                     say("the session ended: \(hangup.reason)")
@@ -128,6 +141,19 @@ struct TerminalSession {
             }
         }
         return Exit.unreachable
+    }
+
+    /// Ends the session from this side, once.
+    private func hangUp(_ session: String, _ hungUp: inout Bool) {
+        guard !hungUp else { return }
+        hungUp = true
+        say("hanging up \(session)")
+        connection.send(
+            .hangup(
+                .with {
+                    $0.sessionID = session
+                    $0.reason = .customerEnded
+                }))
     }
 
     private func describe(_ status: Luukku_V1_QueueStatus) -> String {

@@ -1,0 +1,65 @@
+import CRelayIO
+import Foundation
+import LuukkuProtocol
+import LuukkuRelay
+
+/// Media with an outside program instead of the built-in test stream (`luukku-terminal --sdp FILE`).
+///
+/// The relay sends a leg's media to the address whose authenticated packet arrived last (latching,
+/// docs/relay.md). So before a receiver such as ffplay can get the far side's media, something must send an
+/// authenticated packet from the port the receiver will listen on: ``latch(_:port:)`` sends one SRTCP
+/// receiver report from that port and frees it; ``receiver(_:port:title:)`` is the SDP (RFC 4566, with an
+/// RFC 4568 `a=crypto` line) that tells the receiver the port, the codec and the key.
+public enum SessionDescription {
+    /// Sends one authenticated RTCP packet (an empty RR, RFC 3550 section 6.4.2) from local `port` (0: the
+    /// kernel picks) to the session's leg, and returns the port, now free for the receiver to bind.
+    public static func latch(_ started: Luukku_V1_SessionStarted, port: UInt16) throws -> UInt16 {
+        var relay: UInt32 = 0
+        guard luukku_ipv4_parse(started.relayHost, &relay) == 0 else {
+            throw MediaError("the relay host \(started.relayHost) is not an IPv4 address")
+        }
+        try LibSRTP.start(backend: .openssl)
+        let context = try SRTPContext(
+            keyingMaterial: SRTPKeyingMaterial(
+                suite: .aesCM128HMACSHA1_80, bytes: [UInt8](started.outboundKey.keyAndSalt)),
+            direction: .outbound)
+        var bound: UInt16 = 0
+        let fd = luukku_udp_open(0, port, 0, &bound)
+        guard fd >= 0 else { throw MediaError("cannot bind UDP port \(port): \(String(cString: strerror(-fd)))") }
+        defer { _ = luukku_close(fd) }
+        let ssrc = UInt32.random(in: 1...UInt32.max - 1)
+        var packet = [UInt8](repeating: 0, count: 8 + SRTPContext.trailerSpace)
+        // V=2, no report blocks, PT=201 (RR), length 1 (two 32-bit words minus one), the sender's SSRC.
+        packet[0] = 0x80
+        packet[1] = 201
+        packet[3] = 1
+        for index in 0..<4 { packet[4 + index] = UInt8(truncatingIfNeeded: ssrc >> (24 - 8 * index)) }
+        let length = try packet.withUnsafeMutableBytes { try context.protect($0, length: 8, kind: .rtcp) }
+        let sent = packet.withUnsafeBytes { raw in
+            luukku_udp_send(
+                fd, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(length), relay,
+                UInt16(clamping: started.relayPort))
+        }
+        guard sent == length else { throw MediaError("cannot send to the relay: \(String(cString: strerror(-sent)))") }
+        return bound
+    }
+
+    /// An SDP for a receiver on `port` of this host: VP8 at 90 kHz, payload type 96, RTP and RTCP on one port,
+    /// and the key the relay protects this side's media with (`inbound_key`).
+    public static func receiver(_ started: Luukku_V1_SessionStarted, port: UInt16, title: String) -> String {
+        let key = Data(started.inboundKey.keyAndSalt).base64EncodedString()
+        return """
+            v=0
+            o=luukku-terminal 0 0 IN IP4 127.0.0.1
+            s=\(title)
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=video \(port) RTP/SAVP 96
+            a=rtpmap:96 VP8/90000
+            a=rtcp-mux
+            a=recvonly
+            a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\(key)
+
+            """
+    }
+}
