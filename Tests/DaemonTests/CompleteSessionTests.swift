@@ -17,12 +17,14 @@ import Testing
         try await expert.becomeAvailable()
 
         async let terminal = daemon.runTerminal([
-            "--agency", "kela", "--language", "sv", "--point", "parainen", "--media-seconds", "4", "--feedback", "5",
+            "--agency", "kela", "--language", "sv", "--service", "housing-allowance", "--point", "parainen",
+            "--media-seconds", "4", "--feedback", "5",
             "--comment", "Tack, det gick bra",
         ])
 
         let offer = try await expert.expectOffer()
         #expect(offer.agency == "kela" && offer.language == "sv" && offer.servicePointID == "parainen")
+        #expect(offer.serviceCode == "housing-allowance" && offer.servicePointName == "Servicepunkten i Pargas")
         #expect(offer.answerWithinMs > 0)
         expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
         let started = try await expert.expectSessionStarted()
@@ -68,7 +70,9 @@ import Testing
         #expect(session.servicePoint == "parainen" && session.agency == "kela" && session.language == "sv")
         #expect(session.expert == "kela-bjorn")
         #expect(session.outcome == "completed" && session.reason == "customer-ended")
-        #expect(session.requestedAt <= session.answeredAt)
+        #expect(session.service == "housing-allowance")
+        let matched = try #require(session.matchedAt)
+        #expect(session.requestedAt <= matched && matched <= session.answeredAt)
         let ended = try #require(session.endedAt)
         #expect(session.answeredAt <= ended)
         let relay = try #require(session.relay)
