@@ -82,7 +82,8 @@ extension Broker {
 
     /// Tells the matcher the expert is available and offers what it matched.
     func makeAvailable(_ expert: ExpertID, _ step: inout BrokerStep) {
-        guard let record = experts[expert] else { return }
+        // While draining every waiting ticket is being closed: no new offers.
+        guard !draining, let record = experts[expert] else { return }
         do {
             deliver(try matcher.expertAvailable(expert, queues: record.skills), &step)
         } catch {
@@ -102,6 +103,7 @@ extension Broker {
                 continue
             }
             _ = ticket.machine.offered(to: match.expert)
+            expert.lastOffer = match.ticket
             experts[match.expert] = expert
             tickets[match.ticket] = ticket
             step.events.append(.offerMade(ticket: match.ticket, expert: match.expert, at: Date()))
@@ -132,7 +134,11 @@ extension Broker {
     /// The refusal for Accept or Decline of a ticket not offered to this expert: FORBIDDEN when the ticket is
     /// another agency's or language's, OFFER_EXPIRED when it was this expert's to answer, UNKNOWN_TICKET else.
     func answerRefusal(_ ticket: TicketID?, expert: ExpertID) -> ProtocolError {
-        guard let ticket, let record = tickets[ticket] else { return ProtocolError(.unknownTicket) }
+        guard let ticket else { return ProtocolError(.unknownTicket) }
+        guard let record = tickets[ticket] else {
+            // Accept crossing OfferWithdrawn: the ticket closed after it was offered to this expert.
+            return experts[expert]?.lastOffer == ticket ? ProtocolError(.offerExpired) : ProtocolError(.unknownTicket)
+        }
         guard let skills = experts[expert]?.skills, skills.contains(record.queue) else {
             return ProtocolError(.forbidden, detail: "the ticket is not for this expert's agency and languages")
         }
@@ -151,7 +157,7 @@ extension Broker {
         guard case .missed(_, let lapsed, _) = action else {
             return step.error(sink, answerRefusal(ticket, expert: expert), correlation: correlation)
         }
-        missed(ticket, expert: expert, lapsed: lapsed, &step)
+        missed(ticket, expert: expert, lapsed: lapsed, correlation: correlation, &step)
     }
 
     func offerTimedOut(expert: ExpertID, ticket: TicketID, _ step: inout BrokerStep) {
@@ -164,7 +170,9 @@ extension Broker {
 
     /// A declined or lapsed offer: the ticket goes back to its place (and perhaps to another expert), the
     /// expert is told its new presence (available, or away after too many misses).
-    func missed(_ ticket: TicketID, expert: ExpertID, lapsed: Bool, _ step: inout BrokerStep) {
+    func missed(
+        _ ticket: TicketID, expert: ExpertID, lapsed: Bool, correlation: UInt64 = 0, _ step: inout BrokerStep
+    ) {
         if lapsed {
             step.send(
                 expertSink(expert),
@@ -175,7 +183,7 @@ extension Broker {
                     }))
         }
         returnTicket(ticket, from: expert, answer: lapsed ? .noAnswer : .declined, &step)
-        sendPresence(expert, &step)
+        sendPresence(expert, correlation: correlation, &step)
         if experts[expert]?.presence.presence == .available, parties[experts[expert]?.party ?? 0]?.sink != nil {
             makeAvailable(expert, &step)
         } else {
@@ -185,19 +193,25 @@ extension Broker {
             lapsed ? "offer not answered" : "offer declined", metadata: ["ticket": "\(ticket)", "expert": "\(expert)"])
     }
 
-    /// Puts an offered ticket back at its place in the matcher and records the answer.
+    /// Puts an offered ticket back at its place in the matcher and records the answer. A ticket whose wait
+    /// limit passed while it was offered closes as expired instead (TicketStateMachine's rule).
     func returnTicket(
         _ ticket: TicketID, from expert: ExpertID, answer: LedgerEvent.OfferAnswer, _ step: inout BrokerStep
     ) {
         step.events.append(.offerAnswered(ticket: ticket, expert: expert, answer: answer, at: Date()))
-        let matches = matcher.decline(ticket, by: expert)
-        if var record = tickets[ticket] {
-            if case .closed(let outcome) = record.machine.returned(now: clock.now) {
-                step.events.append(.ticketClosed(ticket: ticket, outcome: LedgerOutcome(outcome), at: Date()))
-            }
-            tickets[ticket] = record
+        guard var record = tickets[ticket] else {
+            deliver(matcher.decline(ticket, by: expert), &step)
+            return
         }
-        deliver(matches, &step)
+        let action = record.machine.returned(now: clock.now)
+        tickets[ticket] = record
+        guard case .closed(let outcome) = action else {
+            deliver(matcher.decline(ticket, by: expert), &step)
+            return
+        }
+        _ = matcher.cancel(ticket)
+        step.events.append(.ticketClosed(ticket: ticket, outcome: LedgerOutcome(outcome), at: Date()))
+        forgetTicket(ticket, party: record.party, reason: .expired, correlation: 0, &step)
     }
 
     /// The customer left while the offer stood (or the queue closed): tell the expert, who is available again.

@@ -28,6 +28,7 @@ extension Broker {
             return step.error(
                 sink, ProtocolError(.overloaded, detail: "no media ports free", fatal: false), correlation: correlation)
         }
+        nextSession += 1  // the id is spent even if the accept fails below (its legs close asynchronously)
         let action = record.presence.accept(ticket: ticket, now: clock.now)
         experts[expert] = record
         guard case .connect = action, matcher.accept(ticket, by: expert) else {
@@ -35,7 +36,6 @@ extension Broker {
             if case .missed(_, let lapsed, _) = action { missed(ticket, expert: expert, lapsed: lapsed, &step) }
             return step.error(sink, ProtocolError(.offerExpired), correlation: correlation)
         }
-        nextSession += 1
         var ticketRecord2 = ticketRecord
         _ = ticketRecord2.machine.connected()
         ticketRecord2.session = id
@@ -72,6 +72,11 @@ extension Broker {
         experts[expert]?.sessionStartedAt = clock.now
         experts[expert]?.lastQueue = ticketRecord.queue
         parties[ticketRecord.party]?.sessions.insert(id)
+        // A new customer at this terminal: earlier sessions are no longer asked to be rated.
+        parties[ticketRecord.party]?.feedbackDue.removeAll()
+        if (parties[ticketRecord.party]?.feedbackGiven.count ?? 0) > 64 {
+            parties[ticketRecord.party]?.feedbackGiven.removeAll()
+        }
         if let party = record.party { parties[party]?.sessions.insert(id) }
 
         let now = Date()
@@ -157,7 +162,7 @@ extension Broker {
     func resume(_ id: UInt64, token: [UInt8], _ correlation: UInt64, _ step: inout BrokerStep) {
         guard let fresh = parties[id] else { return }
         guard let oldID = partyByToken[token], oldID != id, var old = parties[oldID], old.identity == fresh.identity,
-            fresh.tickets.isEmpty, fresh.sessions.isEmpty
+            !old.standby, fresh.tickets.isEmpty, fresh.sessions.isEmpty
         else {
             return step.error(fresh.sink, ProtocolError(.resumeFailed), correlation: correlation)
         }

@@ -88,20 +88,26 @@ extension Broker {
         case .none, .requeue, .rejected:
             return
         }
-        tickets[ticket] = nil
-        if var party = parties[record.party] {
-            party.tickets.removeAll { $0 == ticket }
-            parties[record.party] = party
-            step.send(
-                party.sink,
-                .ticketClosed(
-                    .with {
-                        $0.ticketID = ticket.wireValue
-                        $0.reason = Self.wireReason(reason)
-                    }), correlation: correlation)
-        }
-        record.lastStatus = nil
+        forgetTicket(ticket, party: record.party, reason: Self.wireReason(reason), correlation: correlation, &step)
         logger.info("ticket closed", metadata: ["ticket": "\(ticket)", "reason": "\(reason)"])
+    }
+
+    /// Drops a closed ticket from the broker and its terminal's list, and tells the terminal (TicketClosed).
+    func forgetTicket(
+        _ ticket: TicketID, party id: UInt64, reason: Luukku_V1_TicketCloseReason, correlation: UInt64,
+        _ step: inout BrokerStep
+    ) {
+        tickets[ticket] = nil
+        guard var party = parties[id] else { return }
+        party.tickets.removeAll { $0 == ticket }
+        parties[id] = party
+        step.send(
+            party.sink,
+            .ticketClosed(
+                .with {
+                    $0.ticketID = ticket.wireValue
+                    $0.reason = reason
+                }), correlation: correlation)
     }
 
     static func wireReason(_ reason: CancelReason) -> Luukku_V1_TicketCloseReason {

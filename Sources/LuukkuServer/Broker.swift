@@ -157,6 +157,11 @@ public final class Broker: @unchecked Sendable {
     /// logs out.
     func expire(_ id: UInt64, clean: Bool, _ step: inout BrokerStep) {
         guard let party = parties[id] else { return }
+        if let sink = party.sink {  // ended while connected (a takeover, a revocation): the connection goes too
+            step.send(sink, .goodbye(.with { $0.reason = .kicked }))
+            step.effects.append(.close(sink))
+            if let connection = party.connection { partyByConnection[connection] = nil }
+        }
         switch party.identity {
         case .terminal:
             for session in party.sessions {
@@ -320,19 +325,35 @@ public final class Broker: @unchecked Sendable {
     public func reload(_ new: Configuration) -> [String] {
         var notes: [String] = []
         step { step in
-            if new.experts.map(\.id) != configuration.experts.map(\.id)
-                || new.agencies.map(\.id) != configuration.agencies.map(\.id)
-            {
-                notes.append("the expert roster or the agencies changed: that takes effect at the next start")
-            }
             var kept = new
             kept.experts = configuration.experts
             kept.agencies = configuration.agencies
+            kept.relay = configuration.relay
+            // The listener's settings and the presence policy were fixed at start; Welcome keeps telling the truth.
+            let running = configuration.server
+            kept.server.listenHost = running.listenHost
+            kept.server.listenPort = running.listenPort
+            kept.server.maxConnections = running.maxConnections
+            kept.server.maxFrameBytes = running.maxFrameBytes
+            kept.server.maxMissedOffers = running.maxMissedOffers
+            kept.server.timeouts.handshake = running.timeouts.handshake
+            kept.server.timeouts.heartbeat = running.timeouts.heartbeat
+            kept.server.timeouts.idle = running.timeouts.idle
+            kept.server.timeouts.offerAnswer = running.timeouts.offerAnswer
+            kept.server.timeouts.wrapUp = running.timeouts.wrapUp
+            if kept != new {
+                notes.append(
+                    "agencies, experts, presence timeouts, the listener or the relay changed: those take effect at "
+                        + "the next start")
+            }
             configuration = kept
             // A connection whose identity is now revoked (or gone from the configuration) ends at once, without
             // a resume grace: its tickets close as connection-lost, its sessions end.
-            for party in parties.values.sorted(by: { $0.id < $1.id }) {
-                guard let error = PeerAuthentication.check(party.identity, configuration: kept) else { continue }
+            for id in parties.keys.sorted() {
+                // Re-read each time: expiring one party may log another in (an expert's standby console).
+                guard let party = parties[id],
+                    let error = PeerAuthentication.check(party.identity, configuration: kept)
+                else { continue }
                 if let sink = party.sink {
                     step.error(sink, error, correlation: 0)
                 }
@@ -384,6 +405,8 @@ struct ExpertRecord {
     /// When the last session started, for the wait estimator's handling time (session plus wrap-up).
     var sessionStartedAt: ContinuousClock.Instant?
     var lastQueue: QueueKey?
+    /// The last ticket offered, to answer a late Accept of a withdrawn offer with OFFER_EXPIRED.
+    var lastOffer: TicketID?
     var lastSnapshot: Luukku_V1_QueueSnapshot?
 }
 

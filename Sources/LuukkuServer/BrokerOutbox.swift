@@ -8,8 +8,10 @@ import NIOConcurrencyHelpers
 /// disk: a client is never told of something the ledger could lose (docs/server.md, "Durability").
 ///
 /// Steps queue up while a write is in flight; the next drain writes all of them in one ``Ledger/record(_:)``
-/// call (group commit). If that write fails, each step is retried on its own, so one bad event costs only its
-/// own step: that step's frames are not sent (the failure is logged), every other step goes ahead.
+/// call (group commit). While the database fails (disk full, I/O error) the write is retried with backoff and
+/// every later step waits: nothing is told before it is on disk, nothing out of order. Events the ledger
+/// refuses as conflicting with its records (a bug) are logged as critical, step by step, and their frames go
+/// out: the broker's state has moved on, and withholding them would strand clients.
 final class BrokerOutbox: Sendable {
     private struct State {
         var steps: [BrokerStep] = []
@@ -71,45 +73,55 @@ final class BrokerOutbox: Sendable {
                 for waiter in waiters { waiter.resume() }
                 return
             }
-            let durable = await write(batch)
-            for (step, ok) in zip(batch, durable) {
-                await perform(step.effects, told: ok)
-            }
+            await write(batch)
+            for step in batch { await perform(step.effects) }
         }
     }
 
-    /// Writes the batch's events in one transaction; on failure, step by step. Returns per step whether its
-    /// events are on disk.
-    private func write(_ batch: [BrokerStep]) async -> [Bool] {
+    /// Writes the batch's events in one transaction; a refused batch step by step, so that one step's
+    /// conflict does not cost the others their records.
+    private func write(_ batch: [BrokerStep]) async {
         let events = batch.flatMap(\.events)
-        guard !events.isEmpty else { return batch.map { _ in true } }
-        do {
-            try await ledger.record(events)
-            return batch.map { _ in true }
-        } catch {
-            guard batch.count > 1 else {
-                logger.error("ledger write failed; the step's frames are not sent", metadata: ["error": "\(error)"])
-                return [false]
-            }
-        }
-        var durable: [Bool] = []
-        for step in batch {
-            do {
-                try await ledger.record(step.events)
-                durable.append(true)
-            } catch {
-                logger.error("ledger write failed; the step's frames are not sent", metadata: ["error": "\(error)"])
-                durable.append(false)
-            }
-        }
-        return durable
+        guard !events.isEmpty, !(await record(events)), batch.count > 1 else { return }
+        for step in batch where !step.events.isEmpty { _ = await record(step.events) }
     }
 
-    private func perform(_ effects: [BrokerEffect], told: Bool) async {
+    /// Writes events, retrying while the database fails (disk full, I/O error): meanwhile every later step
+    /// waits, so nothing is told out of order or before it is on disk. Returns false when the ledger refuses
+    /// the events themselves (a record that conflicts with what is there: a bug, logged as critical).
+    private func record(_ events: [LedgerEvent]) async -> Bool {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await ledger.record(events)
+                return true
+            } catch {
+                switch error.code {
+                case .database, .cannotOpen:
+                    logger.error(
+                        "ledger write failed; retrying, replies held until it succeeds",
+                        metadata: [
+                            "error": "\(error)",
+                            "retry_in_ms":
+                                "\(delay.components.seconds * 1_000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                        ])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                case .noSuchOpenRecord, .duplicate, .invalid, .newerSchema:
+                    logger.critical(
+                        "the ledger refused events that conflict with its records; their replies go out anyway",
+                        metadata: ["error": "\(error)"])
+                    return false
+                }
+            }
+        }
+    }
+
+    private func perform(_ effects: [BrokerEffect]) async {
         for effect in effects {
             switch effect {
             case .send(let sink, let envelope):
-                if told { sink.send(envelope) }
+                sink.send(envelope)
             case .close(let sink):
                 sink.close()
             case .schedule(let timer, let deadline):
@@ -127,17 +139,8 @@ final class BrokerOutbox: Sendable {
                     .sessionEnded(session: ended.session, outcome: outcome, at: now, relay: RelayStats(snapshot)),
                     .ticketClosed(ticket: ended.ticket, outcome: outcome, at: now),
                 ]
-                let ok: Bool
-                do {
-                    try await ledger.record(events)
-                    ok = true
-                } catch {
-                    logger.error(
-                        "ledger write of a session's end failed",
-                        metadata: ["session": "\(ended.session)", "error": "\(error)"])
-                    ok = false
-                }
-                await perform(then, told: ok && told)
+                _ = await record(events)
+                await perform(then)
             }
         }
     }

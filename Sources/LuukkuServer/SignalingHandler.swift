@@ -119,7 +119,12 @@ final class SignalingHandler: ChannelInboundHandler {
             }
             handshakeTimer?.cancel()
             state = .active(identity)
-            logger.info("welcome", metadata: ["client": "\(hello.clientSoftware.prefix(64))"])
+            // The client's own words: printable ASCII only, so it cannot forge log lines.
+            let software = String(
+                hello.clientSoftware.unicodeScalars.prefix(64).filter {
+                    $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F
+                }.map(Character.init))
+            logger.info("welcome", metadata: ["client": "\(software)"])
             broker.attach(connection: connection, sink: sink!, identity: identity, version: version)
         case .active:
             broker.receive(connection: connection, envelope: envelope)
@@ -133,8 +138,10 @@ final class SignalingHandler: ChannelInboundHandler {
             logger.notice("protocol error", metadata: ["error": "\(error)"])
             fail(context, error)
         } else {
-            // TLS failures (no or untrusted client certificate) and socket errors: nothing to tell the peer.
+            // TLS failures (no or untrusted client certificate, a peer gone without close_notify) and socket
+            // errors: nothing to tell the peer. A party that was attached keeps its resume grace.
             logger.info("connection error", metadata: ["error": "\(error)"])
+            if case .active = state { broker.detach(connection: connection, clean: false) }
             state = .closed
             context.close(promise: nil)
         }

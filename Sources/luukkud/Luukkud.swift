@@ -181,7 +181,9 @@ struct Luukkud: AsyncParsableCommand {
                         metadata: ["session": "\(event.session)", "leg": "\(event.side)"])
                 },
                 onSessionEnd: { session, end, snapshot in
-                    brokerBox.withLockedValue { $0 }?.relayEnded(session: session, end: end, snapshot: snapshot)
+                    // On a relay worker thread, which must not wait for the broker's lock: hand it over.
+                    guard end == .mediaSilence, let broker = brokerBox.withLockedValue({ $0 }) else { return }
+                    Task { broker.relayEnded(session: session, end: end, snapshot: snapshot) }
                 })
         } catch {
             printError("luukkud: the media relay cannot start: \(error)")

@@ -146,4 +146,58 @@ import Testing
         let first1 = try #require(tickets.first { "t-\($0.stamp)" == a.ticketID })
         #expect(first1.outcome == "cancelled" && first1.reason == "connection-lost")
     }
+
+    /// A terminal process killed with -9 leaves without a TLS close: its party still gets the resume grace and
+    /// then loses its ticket, and the queue moves up.
+    @Test func aKilledTerminalProcessLosesItsTicketAfterTheGrace() async throws {
+        let daemon = try await Daemon.start { tree in
+            Self.server(&tree) { server in
+                server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 1, "drain": 60]
+            }
+        }
+        let killed = try RunningProcess(
+            Daemon.productsDirectory.appendingPathComponent("luukku-terminal").path,
+            [
+                "request", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", Daemon.certificates.path, "--agency",
+                "te", "--language", "sv",
+            ], in: daemon.directory)
+        let line = try #require(await killed.line(startingWith: "ticket t-"))
+        let ticket = String(line.dropFirst("ticket ".count).prefix { $0 != ":" })
+        let second = try await daemon.connect("terminal-mikkeli")
+        let b = try await Self.request(second, "te", "sv")
+        #expect(b.position == 2)
+        _ = await killed.stop()
+        let moved = try await second.expectQueueStatus { $0.position == 1 }
+        #expect(moved.ticketID == b.ticketID)
+        await second.goodbye()
+        #expect(await daemon.terminate() == 0)
+        let closed = try await daemon.ledger().tickets().first { "t-\($0.stamp)" == ticket }
+        #expect(closed?.outcome == "cancelled" && closed?.reason == "connection-lost", "\(String(describing: closed))")
+    }
+
+    @Test func anAcceptThatCrossesTheCustomersCancelGetsOfferExpired() async throws {
+        let daemon = try await Daemon.start()
+        let expert = try await daemon.connect("expert-vero-saga")
+        try await expert.becomeAvailable()
+        let terminal = try await daemon.connect("terminal-parainen")
+        let status = try await Self.request(terminal, "vero", "sv")
+        let offer = try await expert.expectOffer()
+        #expect(offer.ticketID == status.ticketID)
+        terminal.send(.cancelRequest(.with { $0.ticketID = status.ticketID }))
+        let withdrawn = try await expert.expect("OfferWithdrawn") { frame -> Luukku_V1_OfferWithdrawn? in
+            if case .offerWithdrawn(let withdrawn) = frame.message { return withdrawn }
+            return nil
+        }
+        #expect(withdrawn.reason == .customerLeft)
+        let accept = expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
+        let error = try await expert.expect("Error") { frame -> Luukku_V1_Error? in
+            if case .error(let error) = frame.message, frame.correlationID == accept { return error }
+            return nil
+        }
+        #expect(error.code == .offerExpired && !error.fatal)
+        for client in [expert, terminal] { await client.goodbye() }
+        #expect(await daemon.terminate() == 0)
+        let answers = try await daemon.ledger().offerAnswers(run: 1, ticket: UInt64(status.ticketID.dropFirst(2))!)
+        #expect(answers == ["withdrawn"])
+    }
 }
