@@ -56,10 +56,12 @@ public final class ClientConnection: Sendable {
     public let welcome: Luukku_V1_Welcome
 
     /// Connects, sends Hello and waits for Welcome.
+    /// - Parameter heartbeats: send Ping every `Welcome.heartbeat_interval_ms`, as the protocol asks; the
+    ///   server closes a connection silent for its idle timeout (turned off only to test that).
     /// - Throws: ``ClientError``: `.unreachable` for TCP/TLS failures, `.refused` with the server's error code.
     public static func connect(
         host: String, port: Int, identity: ClientIdentity, software: String, group: any EventLoopGroup,
-        versions: [UInt32] = ProtocolVersion.supported
+        versions: [UInt32] = ProtocolVersion.supported, heartbeats: Bool = true
     ) async throws(ClientError) -> ClientConnection {
         let context: NIOSSLContext
         do {
@@ -105,6 +107,15 @@ public final class ClientConnection: Sendable {
         }
         switch first.message {
         case .welcome(let welcome):
+            if heartbeats, welcome.heartbeatIntervalMs > 0 {
+                let interval = TimeAmount.milliseconds(Int64(welcome.heartbeatIntervalMs))
+                let pings = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+                    var ping = Luukku_V1_Envelope()
+                    ping.ping = .with { $0.nonce = UInt64.random(in: 1...UInt64.max) }
+                    channel.writeAndFlush(ping, promise: nil)
+                }
+                channel.closeFuture.whenComplete { _ in pings.cancel() }
+            }
             return ClientConnection(channel: channel, inbound: inbound, welcome: welcome)
         case .error(let error):
             channel.close(promise: nil)

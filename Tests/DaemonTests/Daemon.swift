@@ -150,7 +150,7 @@ final class Daemon: Sendable {
     }
 
     /// Connects as the identity whose files `certs/make-dev-certs` wrote under `name` (e.g. terminal-parainen).
-    func connect(_ name: String?) async throws(ClientError) -> ClientConnection {
+    func connect(_ name: String?, heartbeats: Bool = true) async throws(ClientError) -> ClientConnection {
         let certs = Self.certificates
         let identity = ClientIdentity(
             certificate: name.map { certs.appendingPathComponent("\($0).pem").path },
@@ -158,7 +158,7 @@ final class Daemon: Sendable {
             trustRoots: certs.appendingPathComponent("ca.pem").path)
         return try await ClientConnection.connect(
             host: "127.0.0.1", port: port, identity: identity, software: "daemon-tests",
-            group: MultiThreadedEventLoopGroup.singleton)
+            group: MultiThreadedEventLoopGroup.singleton, heartbeats: heartbeats)
     }
 
     /// The ledger, opened after the daemon exited (the file lock allows one process at a time).

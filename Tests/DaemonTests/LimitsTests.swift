@@ -76,7 +76,7 @@ import Testing
     @Test func versionConnectionCapHeartbeatAndHandshakeTimeouts() async throws {
         let daemon = try await Daemon.start(
             Self.server {
-                $0["maxConnections"] = 2
+                $0["maxConnections"] = 3
                 $0["timeouts"] = [
                     "handshake": 1, "heartbeat": 1, "idle": 2, "offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30,
                     "drain": 60,
@@ -112,13 +112,22 @@ import Testing
         #expect(recv(fd, &byte, 1, 0) == 0)  // EOF: the server closed it
         close(fd)
 
-        // A connection that stays silent is closed with HEARTBEAT_TIMEOUT.
-        let silent = try await daemon.connect("terminal-parainen")
+        // A connection that stays silent is closed with HEARTBEAT_TIMEOUT; one that pings (as LuukkuClient does
+        // every heartbeat interval) outlives it.
+        let pinging = try await daemon.connect("terminal-pelkosenniemi")
+        let silent = try await daemon.connect("terminal-parainen", heartbeats: false)
         #expect(silent.welcome.heartbeatIntervalMs == 1_000)
         let error = try await silent.expectError()
         #expect(error.code == .heartbeatTimeout && error.fatal)
+        pinging.send(
+            .requestService(
+                .with {
+                    $0.agency = "kela"; $0.language = "fi"
+                }))
+        #expect(try await pinging.expectQueueStatus().agency == "kela")
 
-        // At the connection cap the next client is told OVERLOADED.
+        // At the connection cap (3: the pinging one and these two; the server closed the silent one itself, so
+        // it no longer counts) the next client is told OVERLOADED.
         let first = try await daemon.connect("terminal-mikkeli")
         let second = try await daemon.connect("terminal-oulu-kiiminki")
         do {
@@ -127,8 +136,7 @@ import Testing
         } catch {
             #expect(error.code == .refused(.overloaded, "server has too many connections"), "\(error)")
         }
-        await first.goodbye()
-        await second.goodbye()
+        for client in [pinging, first, second] { await client.goodbye() }
         #expect(await daemon.terminate() == 0)
     }
 
