@@ -136,17 +136,18 @@ model: deps
 install: deps
 	swift build -c release --product luukkud
 	swift build -c release --product luukku-terminal
+	swift build -c release --product luukku-console
 	$(MAKE) --no-print-directory install-files BIN_DIR=.build/release
 
 install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNIT_DIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	  $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/share/doc/luukku $(DESTDIR)$(PREFIX)/share/luukku
-	install -m 0755 $(BIN_DIR)/luukkud $(BIN_DIR)/luukku-terminal $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN_DIR)/luukkud $(BIN_DIR)/luukku-terminal $(BIN_DIR)/luukku-console $(DESTDIR)$(PREFIX)/bin/
 	sed 's|@PREFIX@|$(PREFIX)|g' systemd/luukkud.service.in > $(DESTDIR)$(UNIT_DIR)/luukkud.service
 	chmod 0644 $(DESTDIR)$(UNIT_DIR)/luukkud.service
 	install -m 0644 systemd/luukkud.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/luukkud.conf
 	install -m 0644 systemd/luukkud.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/luukkud.conf
-	install -m 0644 docs/server.md docs/configuration.md docs/protocol.md docs/ledger.md docs/relay.md \
+	install -m 0644 docs/server.md docs/configuration.md docs/protocol.md docs/ledger.md docs/relay.md docs/terminal.md \
 	  $(DESTDIR)$(PREFIX)/share/doc/luukku/
 	install -m 0644 config/luukku.example.json $(DESTDIR)$(PREFIX)/share/luukku/
 

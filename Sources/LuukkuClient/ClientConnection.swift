@@ -101,8 +101,13 @@ public final class ClientConnection: Sendable {
             $0.clientSoftware = software
         }
         channel.writeAndFlush(hello, promise: nil)
-        guard let first = await inbound.next() else {
+        // A peer that accepts TCP but never finishes TLS or never answers Hello must not hang the client.
+        let deadline = channel.eventLoop.scheduleTask(in: .seconds(15)) { channel.close(promise: nil) }
+        let answer = await inbound.next()
+        deadline.cancel()
+        guard let first = answer else {
             channel.close(promise: nil)
+            if let failure = inbound.failure { throw ClientError(.unreachable("\(host):\(port): \(failure)")) }
             throw ClientError(.closed)
         }
         switch first.message {
@@ -171,6 +176,7 @@ final class Mailbox: Sendable {
         var frames: [Luukku_V1_Envelope] = []
         var waiter: CheckedContinuation<Luukku_V1_Envelope?, Never>?
         var closed = false
+        var failure: String?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -196,16 +202,31 @@ final class Mailbox: Sendable {
         waiter?.resume(returning: nil)
     }
 
+    /// The next frame; nil once closed. One reader at a time. A reader whose task is cancelled closes the
+    /// mailbox (and gets nil): nobody reads this connection any more.
     func next() async -> Luukku_V1_Envelope? {
-        await withCheckedContinuation { waiter in
-            let ready = state.withLockedValue { state -> Luukku_V1_Envelope?? in
-                if !state.frames.isEmpty { return .some(state.frames.removeFirst()) }
-                if state.closed { return .some(nil) }
-                state.waiter = waiter
-                return .none
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter in
+                let ready = state.withLockedValue { state -> Luukku_V1_Envelope?? in
+                    if !state.frames.isEmpty { return .some(state.frames.removeFirst()) }
+                    if state.closed { return .some(nil) }
+                    precondition(state.waiter == nil, "ClientConnection.next() has one reader at a time")
+                    state.waiter = waiter
+                    return .none
+                }
+                if let ready { waiter.resume(returning: ready) }
             }
-            if let ready { waiter.resume(returning: ready) }
+        } onCancel: {
+            close()
         }
+    }
+
+    /// Why the connection failed (a TLS alert, a reset), when it did.
+    var failure: String? { state.withLockedValue { $0.failure } }
+
+    func fail(_ reason: String) {
+        state.withLockedValue { $0.failure = $0.failure ?? reason }
+        close()
     }
 }
 
@@ -225,7 +246,7 @@ private final class InboundForwarder: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        mailbox.close()
+        mailbox.fail("\(error)")
         context.close(promise: nil)
     }
 }

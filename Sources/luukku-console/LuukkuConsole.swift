@@ -90,8 +90,8 @@ struct ExpertLoop {
         for await event in events {
             switch event {
             case .closed:
-                say("the daemon closed the connection")
-                return
+                say("luukku-console: the daemon closed the connection")
+                throw ExitCode(69)
             case .endOfInput where options.autoAccept:
                 continue  // scripted: keep serving until the daemon goes
             case .endOfInput, .line("q"):
@@ -159,11 +159,23 @@ struct ExpertLoop {
                     say(
                         "session \(started.sessionID) with \(started.servicePointName), \(started.language); "
                             + "media via \(started.relayHost):\(started.relayPort)")
-                    let stream = try TestMedia(started)
-                    media = stream
-                    Task {
-                        let report = try? await stream.stream(count: nil, linger: .zero)
-                        sink.yield(.media(report.map(\.description) ?? "media: no media came back"))
+                    do {
+                        let stream = try TestMedia(started)
+                        media = stream
+                        Task {
+                            do throws(MediaError) {
+                                sink.yield(.media(try await stream.stream(count: nil, linger: .zero).description))
+                            } catch {
+                                sink.yield(.media("media: \(error)"))
+                            }
+                        }
+                    } catch {
+                        say("luukku-console: media cannot start (\(error)); hanging up")
+                        connection.send(
+                            .hangup(
+                                .with {
+                                    $0.sessionID = started.sessionID; $0.reason = .expertEnded
+                                }))
                     }
                     if let seconds = options.hangUpAfter {
                         let id = started.sessionID

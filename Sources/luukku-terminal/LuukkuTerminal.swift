@@ -74,6 +74,9 @@ struct Request: AsyncParsableCommand {
     @Option(help: "Local UDP port the --sdp receiver listens on (0: a free one).")
     var sdpPort: Int = 0
 
+    @Flag(help: "With --sdp, also print the ffmpeg command that sends to the relay (it holds this side's send key).")
+    var printSendCommand = false
+
     @Option(help: "Rate the session 1-5 when the daemon asks for feedback.")
     var feedback: Int?
 

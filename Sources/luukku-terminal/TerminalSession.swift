@@ -37,25 +37,37 @@ struct TerminalSession {
         }
         var ticket = ""
         var media: TestMedia?
+        var mediaRunning = false
         var sessionID = ""
         var hungUp = false
+        var cancelPending = false
+        var done = false  // the session ended and its FeedbackRequest was answered
         for await event in events {
             switch event {
             case .closed:
                 say("luukku-terminal: the daemon closed the connection")
                 return Exit.unreachable
             case .cancelTimer:
-                guard !ticket.isEmpty, sessionID.isEmpty else { continue }
+                guard sessionID.isEmpty else { continue }
+                guard !ticket.isEmpty else {
+                    cancelPending = true  // sent as soon as the ticket id is known
+                    continue
+                }
                 say("cancelling \(ticket)")
                 connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
             case .timeUp:
                 hangUp(sessionID, &hungUp)
             case .mediaDone(let result):
+                mediaRunning = false
                 switch result {
                 case .success(let report): say(report.description)
                 case .failure(let error): say("luukku-terminal: \(error)")
                 }
                 hangUp(sessionID, &hungUp)
+                if done {
+                    await connection.goodbye()
+                    return 0
+                }
             case .frame(let frame):
                 switch frame.message {
                 case .error(let error):
@@ -67,6 +79,11 @@ struct TerminalSession {
                 case .queueStatus(let status):
                     ticket = status.ticketID
                     say(describe(status))
+                    if cancelPending {
+                        cancelPending = false
+                        say("cancelling \(ticket)")
+                        connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
+                    }
                 case .ticketClosed(let closed):
                     say("ticket \(closed.ticketID) closed: \(closed.reason)")
                     await connection.goodbye()
@@ -82,13 +99,21 @@ struct TerminalSession {
                             let text = SessionDescription.receiver(
                                 started, port: port,
                                 title: "Luukku \(started.sessionID) with \(started.expertDisplayName)")
-                            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+                            // The file holds a session key: readable by this user only.
+                            guard
+                                FileManager.default.createFile(
+                                    atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+                            else { throw MediaError("cannot write \(file)") }
                             say("sdp: wrote \(file) for a receiver on port \(port); for example:")
                             say("  ffplay -protocol_whitelist file,udp,rtp,srtp,crypto \(file)")
-                            say(
-                                "  (to send instead: ffmpeg ... -f rtp -srtp_out_suite AES_CM_128_HMAC_SHA1_80 "
-                                    + "-srtp_out_params \(Data(started.outboundKey.keyAndSalt).base64EncodedString()) "
-                                    + "'srtp://\(started.relayHost):\(started.relayPort)?localport=\(port)')")
+                            if options.printSendCommand {
+                                say(
+                                    "  to send instead: ffmpeg -re -f lavfi -i testsrc=size=640x360:rate=30 -c:v libvpx "
+                                        + "-deadline realtime -g 10 -payload_type 96 -f rtp -srtp_out_suite "
+                                        + "AES_CM_128_HMAC_SHA1_80 -srtp_out_params "
+                                        + "\(Data(started.outboundKey.keyAndSalt).base64EncodedString()) "
+                                        + "'srtp://\(started.relayHost):\(started.relayPort)?localport=\(port)'")
+                            }
                         } catch {
                             say("luukku-terminal: cannot prepare the SDP: \(error)")
                         }
@@ -102,6 +127,7 @@ struct TerminalSession {
                     do {
                         let stream = try TestMedia(started)
                         media = stream
+                        mediaRunning = true
                         let count = options.mediaSeconds * TestMedia.packetsPerSecond
                         Task {
                             do throws(MediaError) {
@@ -129,7 +155,8 @@ struct TerminalSession {
                                 }))
                         say("feedback \(rating) sent for \(request.sessionID)")
                     }
-                    if !hungUp { continue }
+                    done = true
+                    if mediaRunning { continue }  // its figures come first
                     await connection.goodbye()
                     return 0
                 case .goodbye(let goodbye):

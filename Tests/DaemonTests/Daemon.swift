@@ -130,6 +130,11 @@ final class Daemon: Sendable {
         await lineWaiters.wait(for: prefix, skip: skip)
     }
 
+    /// A daemon a failed test left running is killed with the test.
+    deinit {
+        if !exit.hasExited { kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// The configuration file the daemon was started with (a test may rewrite it and send SIGHUP).
     var configurationFile: URL { directory.appendingPathComponent("luukku.json") }
 
@@ -177,14 +182,22 @@ final class Daemon: Sendable {
         let exit = ExitBox()
         process.terminationHandler = { exit.set($0.terminationStatus) }
         try process.run()
-        let status = await exit.wait()
+        let pid = process.processIdentifier
+        let status = await withTaskCancellationHandler {
+            await exit.wait()
+        } onCancel: {
+            kill(pid, SIGKILL)  // a failed or timed-out test leaves no terminal behind
+        }
         return (status, try String(contentsOf: output, encoding: .utf8))
     }
 }
 
-/// A process's exit status, awaited without polling.
+/// A process's exit status, awaited without polling. A waiting task that is cancelled (a test's time limit)
+/// gets -1 instead of hanging.
 final class ExitBox: Sendable {
     private let state = NIOLockedValueBox<(status: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
+
+    var hasExited: Bool { state.withLockedValue { $0.status != nil } }
 
     func set(_ status: Int32) {
         let waiters = state.withLockedValue { state in
@@ -196,15 +209,29 @@ final class ExitBox: Sendable {
     }
 
     func wait() async -> Int32 {
-        await withCheckedContinuation { waiter in
-            let status = state.withLockedValue { state -> Int32? in
-                if let status = state.status { return status }
-                state.waiters.append(waiter)
-                return nil
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter in
+                let status = state.withLockedValue { state -> Int32? in
+                    if let status = state.status { return status }
+                    if Task.isCancelled { return -1 }
+                    state.waiters.append(waiter)
+                    return nil
+                }
+                if let status { waiter.resume(returning: status) }
             }
-            if let status { waiter.resume(returning: status) }
+        } onCancel: {
+            let waiters = state.withLockedValue { state in
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume(returning: -1) }
         }
     }
+}
+
+/// Runs a blocking call on a thread of its own, so it holds none of the cooperative pool's few threads.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { done in Thread.detachNewThread { done.resume(returning: body()) } }
 }
 
 /// The daemon's stdout lines, and tests waiting for one.
@@ -241,14 +268,18 @@ final class LineLog: Sendable {
     }
 
     func wait(for prefix: String, skip: Int) async -> String? {
-        await withCheckedContinuation { continuation in
-            let now = state.withLockedValue { state -> String?? in
-                if let match = Self.match(state.lines, prefix, skip) { return .some(match) }
-                if state.finished { return .some(nil) }
-                state.waiters.append(Waiter(prefix: prefix, skip: skip, continuation: continuation))
-                return .none
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLockedValue { state -> String?? in
+                    if let match = Self.match(state.lines, prefix, skip) { return .some(match) }
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.waiters.append(Waiter(prefix: prefix, skip: skip, continuation: continuation))
+                    return .none
+                }
+                if let now { continuation.resume(returning: now) }
             }
-            if let now { continuation.resume(returning: now) }
+        } onCancel: {
+            finish()
         }
     }
 

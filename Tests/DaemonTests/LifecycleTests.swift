@@ -128,30 +128,41 @@ import Testing
     final class Told: Sendable {
         let tickets = NIOLockedValueBox<[String]>([])
         let cancelled = NIOLockedValueBox<[String]>([])
-        private let waiter = NIOLockedValueBox<(count: Int, continuation: CheckedContinuation<Void, Never>)?>(nil)
+        /// The test waiting for a count of cancels, and whether the traffic has stopped.
+        private let waiting = NIOLockedValueBox<
+            (stopped: Bool, waiter: (count: Int, continuation: CheckedContinuation<Void, Never>)?)
+        >((false, nil))
 
         func cancelled(_ ticket: String) {
             let count = cancelled.withLockedValue { list in
                 list.append(ticket)
                 return list.count
             }
-            let ready = waiter.withLockedValue { waiter -> CheckedContinuation<Void, Never>? in
-                guard let current = waiter, count >= current.count else { return nil }
-                waiter = nil
-                return current.continuation
+            let ready = waiting.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                guard let waiter = state.waiter, count >= waiter.count else { return nil }
+                state.waiter = nil
+                return waiter.continuation
             }
             ready?.resume()
         }
 
-        /// Returns once `count` cancels were told.
-        func cancelledCount(reaches count: Int) async throws {
+        /// The traffic stopped (its connection ended or a request was refused): the waiter returns now.
+        func stop() {
+            let ready = waiting.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                state.stopped = true
+                defer { state.waiter = nil }
+                return state.waiter?.continuation
+            }
+            ready?.resume()
+        }
+
+        /// Returns once `count` cancels were told, or the traffic stopped.
+        func cancelledCount(reaches count: Int) async {
             await withCheckedContinuation { continuation in
-                let done = cancelled.withLockedValue { list in
-                    waiter.withLockedValue { waiter -> Bool in
-                        guard list.count < count else { return true }
-                        waiter = (count, continuation)
-                        return false
-                    }
+                let done = waiting.withLockedValue { state -> Bool in
+                    if state.stopped || cancelled.withLockedValue({ $0.count }) >= count { return true }
+                    state.waiter = (count, continuation)
+                    return false
                 }
                 if done { continuation.resume() }
             }
@@ -178,6 +189,7 @@ import Testing
             return nil
         }
         let traffic = Task {
+            defer { told.stop() }
             while true {
                 let id = busy.send(
                     .requestService(
@@ -192,7 +204,8 @@ import Testing
             }
         }
         // Kill once some traffic has been told.
-        try await told.cancelledCount(reaches: 20)
+        await told.cancelledCount(reaches: 20)
+        try #require(told.cancelled.withLockedValue { $0.count } >= 20, "the traffic stopped early: \(daemon.log)")
         daemon.signal(SIGKILL)
         #expect(await daemon.exitStatus() == 9)
         await traffic.value

@@ -78,7 +78,7 @@ import Testing
             Self.server {
                 $0["maxConnections"] = 3
                 $0["timeouts"] = [
-                    "handshake": 1, "heartbeat": 1, "idle": 2, "offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30,
+                    "handshake": 2, "heartbeat": 1, "idle": 3, "offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30,
                     "drain": 60,
                 ]
             })
@@ -108,8 +108,15 @@ import Testing
             }
         }
         #expect(connected == 0)
-        var byte: UInt8 = 0
-        #expect(recv(fd, &byte, 1, 0) == 0)  // EOF: the server closed it
+        // EOF: the server closed it (read on a thread of its own; 30 s bound only so a broken server fails the
+        // test instead of hanging it).
+        var bound = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
+        let received = await onThread {
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0)
+        }
+        #expect(received == 0)
         close(fd)
 
         // A connection that stays silent is closed with HEARTBEAT_TIMEOUT; one that pings (as LuukkuClient does
@@ -119,6 +126,7 @@ import Testing
         #expect(silent.welcome.heartbeatIntervalMs == 1_000)
         let error = try await silent.expectError()
         #expect(error.code == .heartbeatTimeout && error.fatal)
+        #expect(await silent.next() == nil)  // closed by the server, so it no longer counts below
         pinging.send(
             .requestService(
                 .with {

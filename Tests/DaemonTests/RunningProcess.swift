@@ -41,6 +41,10 @@ final class RunningProcess: Sendable {
         }
     }
 
+    deinit {
+        if !exit.hasExited { kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// The first stdout line starting with `prefix`, or nil when stdout ended without one.
     func line(startingWith prefix: String) async -> String? { await lines.wait(for: prefix, skip: 0) }
 

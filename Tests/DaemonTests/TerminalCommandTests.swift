@@ -15,6 +15,11 @@ import Testing
         #expect(revoked.status == 77, "\(revoked.output)")
         #expect(revoked.output.contains("refused by the daemon (revoked)"), "\(revoked.output)")
 
+        // --cancel-after 0 fires before the ticket id is known: the cancel waits for it.
+        let cancelled = try await daemon.runTerminal(["--agency", "vero", "--language", "sv", "--cancel-after", "0"])
+        #expect(cancelled.status == 0, "\(cancelled.output)")
+        #expect(cancelled.output.contains("closed: cancelled"), "\(cancelled.output)")
+
         let unknown = try await daemon.runTerminal(["--agency", "nasa", "--language", "fi"])
         #expect(unknown.status == 77, "\(unknown.output)")
         #expect(unknown.output.contains("unknownAgency"), "\(unknown.output)")

@@ -4,8 +4,7 @@ import Testing
 /// The systemd files as `make install` writes them, checked by `systemd-analyze verify` where systemd is
 /// installed (Debian's systemd package).
 @Suite struct SystemdUnitTests {
-    @Test(.enabled(if: ProcessRunner.which("systemd-analyze") != nil, "systemd-analyze is not installed"))
-    func theInstalledUnitPassesSystemdAnalyzeVerify() throws {
+    @Test func theInstalledUnitPassesSystemdAnalyzeVerify() throws {
         let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-prefix-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: prefix) }
         let make = try #require(ProcessRunner.which("make"))
@@ -20,7 +19,8 @@ import Testing
         let text = try String(contentsOf: unit, encoding: .utf8)
         for line in [
             "Type=notify", "WatchdogSec=30", "RuntimeDirectory=luukku", "StateDirectory=luukku", "ProtectSystem=strict",
-            "Group=luukku-operators", "ExecStart=\(prefix.path)/bin/luukkud --config /etc/luukku/luukku.json \\",
+            "SupplementaryGroups=luukku-operators", "UMask=0027",
+            "ExecStart=\(prefix.path)/bin/luukkud --config /etc/luukku/luukku.json \\",
             "ExecReload=/bin/kill -HUP $MAINPID",
         ] {
             #expect(text.contains(line + "\n"), "the unit lacks \(line)")
@@ -31,7 +31,9 @@ import Testing
         ] {
             #expect(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(file).path), "\(file)")
         }
-        let verify = try ProcessRunner.run(try #require(ProcessRunner.which("systemd-analyze")), ["verify", unit.path])
+        // The verify itself only where systemd is installed (Debian's systemd package).
+        guard let analyze = ProcessRunner.which("systemd-analyze") else { return }
+        let verify = try ProcessRunner.run(analyze, ["verify", unit.path])
         #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
     }
 }
