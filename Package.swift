@@ -176,6 +176,10 @@ let package = Package(
         ),
 
         .testTarget(name: "LuukkuCoreTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+        // LuukkuServer's state machines without a network.
+        .testTarget(
+            name: "LuukkuServerTests", dependencies: ["LuukkuServer", "LuukkuCore", "LuukkuProtocol"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "LuukkuProtocolTests",
             dependencies: [

@@ -25,28 +25,20 @@ final class ChannelSink: ConnectionSink {
     }
 }
 
-/// One signaling connection after TLS: identity from the certificate, Hello/Welcome with version
-/// negotiation, the handshake timeout and the idle timeout, then every frame to the broker
-/// (docs/protocol.md, "Connection"). It decides nothing about tickets or presence: that is the broker's.
+/// The NIO side of one signaling connection: feeds ``ConnectionStateMachine`` the channel's events and
+/// carries out its actions (docs/protocol.md, "Connection"). It decides nothing about tickets or presence:
+/// that is the broker's.
 final class SignalingHandler: ChannelInboundHandler {
     typealias InboundIn = Luukku_V1_Envelope
     typealias OutboundOut = Luukku_V1_Envelope
 
-    private enum State {
-        case awaitingTLS
-        case awaitingHello(PeerIdentity)
-        case active(PeerIdentity)
-        case closed
-    }
-
-    private var state = State.awaitingTLS
+    private var machine = ConnectionStateMachine()
     private let connection: UInt64
     private let broker: Broker
     private let admitted: Bool
     private let handshakeTimeout: TimeAmount
     private var handshakeTimer: Scheduled<Void>?
     private var sink: ChannelSink?
-    private var tlsEstablished = false
     private var logger: Logger
 
     /// - Parameter admitted: false when the server is at its connection limit: the peer gets OVERLOADED.
@@ -61,116 +53,102 @@ final class SignalingHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         sink = ChannelSink(channel: context.channel)
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         handshakeTimer = context.eventLoop.scheduleTask(in: handshakeTimeout) {
             let (handler, context) = loopBound.value
-            switch handler.state {
-            case .awaitingTLS, .awaitingHello:
-                handler.logger.info("handshake timeout")
-                handler.fail(context, ProtocolError(.handshakeTimeout))
-            case .active, .closed:
-                break
-            }
+            let action = handler.machine.handshakeTimerFired()
+            if action != .none { handler.logger.info("handshake timeout") }
+            handler.perform(action, context)
         }
-        if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
-            tlsDone(context)
+            let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+                .peerCertificate
+            let identity: Result<PeerIdentity, ProtocolError>
+            switch broker.authenticate(certificate) {
+            case .success(let known):
+                logger[metadataKey: "identity"] = "\(known)"
+                identity = .success(known)
+                if !admitted { logger.warning("refused: at the connection limit") }
+            case .failure(let refusal):
+                if let claimed = refusal.identity { logger[metadataKey: "identity"] = "\(claimed)" }
+                logger.notice("refused", metadata: ["reason": "\(refusal.error)"])
+                identity = .failure(refusal.error)
+            }
+            perform(machine.tlsEstablished(identity, admitted: admitted), context)
         } else if let event = event as? IdleStateHandler.IdleStateEvent, event == .read {
-            logger.info("heartbeat timeout")
-            fail(context, ProtocolError(.heartbeatTimeout))
+            let action = machine.idleTimeout()
+            if action != .none { logger.info("heartbeat timeout") }
+            perform(action, context)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func tlsDone(_ context: ChannelHandlerContext) {
-        guard case .awaitingTLS = state else { return }
-        tlsEstablished = true
-        let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
-        switch broker.authenticate(certificate) {
-        case .failure(let refusal):
-            if let identity = refusal.identity { logger[metadataKey: "identity"] = "\(identity)" }
-            logger.notice("refused", metadata: ["reason": "\(refusal.error)"])
-            fail(context, refusal.error)
-        case .success(let identity):
-            logger[metadataKey: "identity"] = "\(identity)"
-            guard admitted else {
-                logger.warning("refused: at the connection limit")
-                return fail(context, ProtocolError(.overloaded))
-            }
-            state = .awaitingHello(identity)
-        }
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        switch state {
-        case .awaitingTLS, .closed:
-            return
-        case .awaitingHello(let identity):
-            guard case .hello(let hello) = envelope.message else {
-                return fail(
-                    context, ProtocolError(.unexpectedMessage, detail: "the first frame must be Hello", fatal: true))
-            }
-            guard let version = ProtocolVersion.negotiate(clientVersions: hello.protocolVersions) else {
-                return fail(context, ProtocolError(.unsupportedVersion), correlation: envelope.correlationID)
-            }
+        switch machine.frameReceived(envelope) {
+        case .attach(let identity, let version):
             handshakeTimer?.cancel()
-            state = .active(identity)
-            // The client's own words: printable ASCII only, so it cannot forge log lines.
-            let software = String(
-                hello.clientSoftware.unicodeScalars.prefix(64).filter {
-                    $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F
-                }.map(Character.init))
-            logger.info("welcome", metadata: ["client": "\(software)"])
+            if case .hello(let hello) = envelope.message {
+                // The client's own words: printable ASCII only, so it cannot forge log lines.
+                let software = String(
+                    hello.clientSoftware.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value < 0x7F }
+                        .map(Character.init))
+                logger.info("welcome", metadata: ["client": "\(software)"])
+            }
             broker.attach(connection: connection, sink: sink!, identity: identity, version: version)
-        case .active:
+        case .forward:
             broker.receive(connection: connection, envelope: envelope)
+        case let other:
+            perform(other, context)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // After a fatal error the decoder may report the same bytes again until the close completes.
-        if case .closed = state { return }
         if let error = error as? ProtocolError {
-            logger.notice("protocol error", metadata: ["error": "\(error)"])
-            fail(context, error)
+            let action = machine.protocolError(error)
+            if action != .none { logger.notice("protocol error", metadata: ["error": "\(error)"]) }
+            perform(action, context)
         } else {
-            // TLS failures (no or untrusted client certificate, a peer gone without close_notify) and socket
-            // errors: nothing to tell the peer. A party that was attached keeps its resume grace.
-            logger.info("connection error", metadata: ["error": "\(error)"])
-            if case .active = state { broker.detach(connection: connection, clean: false) }
-            state = .closed
-            context.close(promise: nil)
+            let action = machine.transportError()
+            if action != .none { logger.info("connection error", metadata: ["error": "\(error)"]) }
+            perform(action, context)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
-        if case .active = state { broker.detach(connection: connection, clean: false) }
-        state = .closed
+        perform(machine.closed(), context)
         context.fireChannelInactive()
     }
 
-    /// Sends the error (once TLS is up; before that there is no channel to say it on) and closes when it is
-    /// fatal.
-    private func fail(_ context: ChannelHandlerContext, _ error: ProtocolError, correlation: UInt64 = 0) {
+    private func perform(_ action: ConnectionAction, _ context: ChannelHandlerContext) {
+        switch action {
+        case .none, .attach, .forward:
+            return
+        case .reply(let error, let correlation):
+            context.writeAndFlush(wrapOutboundOut(Self.envelope(error, correlation)), promise: nil)
+        case .fail(let error, let correlation, let detach, let tellPeer):
+            if detach { broker.detach(connection: connection, clean: false) }
+            guard tellPeer, let sink else {
+                context.close(promise: nil)
+                return
+            }
+            sink.send(Self.envelope(error, correlation))
+            sink.close()
+        case .close(let detach):
+            if detach { broker.detach(connection: connection, clean: false) }
+            context.close(promise: nil)
+        }
+    }
+
+    private static func envelope(_ error: ProtocolError, _ correlation: UInt64) -> Luukku_V1_Envelope {
         var envelope = Luukku_V1_Envelope()
         envelope.correlationID = correlation
         envelope.error = error.wireMessage
-        guard error.isFatal else {
-            context.writeAndFlush(wrapOutboundOut(envelope), promise: nil)
-            return
-        }
-        if case .active = state { broker.detach(connection: connection, clean: false) }
-        state = .closed
-        guard tlsEstablished else {
-            context.close(promise: nil)
-            return
-        }
-        sink?.send(envelope)
-        sink?.close()
+        return envelope
     }
 }
