@@ -6,8 +6,11 @@ import NIOConcurrencyHelpers
 
 /// What a built-in test stream saw, for the user and the tests.
 public struct MediaReport: Hashable, Sendable, CustomStringConvertible {
-    /// Stream packets sent and received (the probes that open the path are counted apart).
+    /// Stream packets sent, and every authenticated stream packet that arrived (the probes that open the path
+    /// are counted apart).
     public var sent: Int = 0
+    public var arrived: Int = 0
+    /// RFC 3550 A.1 received: the source's first packet is its probation and not counted.
     public var received: UInt64 = 0
     /// RFC 3550 expected and lost, from the received sequence numbers.
     public var expected: Int64 = 0
@@ -21,8 +24,8 @@ public struct MediaReport: Hashable, Sendable, CustomStringConvertible {
     public var lossPercent: Double { expected > 0 ? Double(max(0, lost)) * 100 / Double(expected) : 0 }
 
     public var description: String {
-        "media: sent \(sent) packets, received \(received) of \(expected) expected, lost \(max(0, lost)) "
-            + "(\(String(format: "%.2f", lossPercent)) %), jitter \(jitterMicroseconds) us"
+        "media: sent \(sent) packets, \(arrived) arrived; RFC 3550: received \(received) of \(expected) expected, "
+            + "lost \(max(0, lost)) (\(String(format: "%.2f", lossPercent)) %), jitter \(jitterMicroseconds) us"
     }
 }
 
@@ -196,6 +199,7 @@ public final class TestMedia: @unchecked Sendable {
             guard let header else { continue }
             heardPeer = true
             if header.payloadType == Self.streamPayloadType {
+                report.arrived += 1
                 statistics.record(sequence: header.sequenceNumber, timestamp: header.timestamp, arrival: arrival)
             }
         }

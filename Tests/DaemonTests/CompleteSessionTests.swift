@@ -56,7 +56,7 @@ import Testing
             output.split(separator: "\n").first { $0.hasPrefix("media: sent ") }.map(String.init), "\(output)")
         let sent = try #require(Self.figure(mediaLine, after: "media: sent "))
         #expect(sent == 200)
-        #expect(Double(expertReport.received) >= 0.99 * Double(sent), "\(expertReport) vs \(output)")
+        #expect(Double(expertReport.arrived) >= 0.99 * Double(sent), "\(expertReport) vs \(output)")
         let terminalReceived = try #require(Self.figure(mediaLine, after: "received "))
         let terminalExpected = try #require(Self.figure(mediaLine, after: " of "))
         #expect(terminalExpected > 0 && Double(terminalReceived) >= 0.99 * Double(terminalExpected), "\(output)")
