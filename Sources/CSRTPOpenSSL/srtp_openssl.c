@@ -449,3 +449,17 @@ srtp_err_status_t luukku_srtp_install_openssl(void) {
     }
     return srtp_replace_auth_type(&luukku_ossl_hmac_sha1, SRTP_HMAC_SHA1);
 }
+
+/* libsrtp2's NSS types (Debian's build) open an NSS context (NSS_InitContext) for every cipher they allocate
+ * and close it when the cipher is freed; the last close shuts NSS down, and the next allocation starts it
+ * again. With ciphers made and freed on several threads, a start-up on one thread can meet a shut-down on
+ * another (seen once in CI: a fault in pthread_mutex_lock while another thread was in the dynamic loader).
+ * One cipher allocated here, at load time while the process is single-threaded, and never freed keeps one
+ * context open for the life of the process, so NSS starts once and never shuts down under anyone. */
+static srtp_cipher_t *luukku_nss_keepalive;
+
+__attribute__((constructor)) static void luukku_start_nss_once(void) {
+    if (srtp_aes_icm_128.alloc(&luukku_nss_keepalive, 30, 0) != srtp_err_status_ok) {
+        luukku_nss_keepalive = NULL;
+    }
+}
