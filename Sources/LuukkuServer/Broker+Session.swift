@@ -66,7 +66,7 @@ extension Broker {
         let session = SessionRecord(
             id: id, ticket: ticket, expert: expert, terminalParty: ticketRecord.party, queue: ticketRecord.queue,
             terminalStarted: started(port: ports.a, keys: terminalKeys),
-            expertStarted: started(port: ports.b, keys: expertKeys))
+            expertStarted: started(port: ports.b, keys: expertKeys), startedAt: clock.now)
         sessions[id] = session
         experts[expert]?.session = id
         experts[expert]?.sessionStartedAt = clock.now

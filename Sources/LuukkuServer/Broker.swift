@@ -40,7 +40,11 @@ public final class Broker: @unchecked Sendable {
     var estimators: [QueueKey: WaitEstimator] = [:]
     var nextParty: UInt64 = 1
     var nextSession: UInt64 = 1
+    /// No new requests (SIGTERM or an operator's drain).
     var draining = false
+    /// SIGTERM: the drain deadline is set and the daemon exits when sessions end.
+    var stopping = false
+    let startedAt = ContinuousClock.now
     var sessionsEndedWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// Handling time assumed for a queue before any of its sessions ended (WaitEstimator's prior).
@@ -278,17 +282,38 @@ public final class Broker: @unchecked Sendable {
     /// drain deadline, when they are ended.
     public func drain() {
         step { step in
-            guard !draining else { return }
-            draining = true
-            for (ticket, record) in tickets.sorted(by: { $0.key < $1.key }) where record.session == nil {
-                cancelTicket(ticket, reason: .queueClosed, correlation: 0, &step)
-            }
+            closeQueues(&step)
+            guard !stopping else { return }
+            stopping = true
             let deadline = clock.now.advanced(by: .seconds(configuration.server.timeouts.drain))
             step.effects.append(.schedule(.drainDeadline, at: deadline))
             logger.notice(
-                "draining: queues closed",
+                "stopping: running sessions may finish",
                 metadata: ["sessions": "\(sessions.count)", "deadline_s": "\(configuration.server.timeouts.drain)"])
         }
+    }
+
+    /// An operator's `drain` (status socket): the queues close as on SIGTERM, but nothing stops; running
+    /// sessions go on for as long as they last. `undrain` opens the queues again.
+    func closeQueuesForMaintenance() { step { step in closeQueues(&step) } }
+
+    /// Opens the queues again after an operator's drain; returns false while the daemon is stopping.
+    func reopenQueues() -> Bool {
+        lock.withLock {
+            guard !stopping else { return false }
+            if draining { logger.notice("queues open again (undrain)") }
+            draining = false
+            return true
+        }
+    }
+
+    private func closeQueues(_ step: inout BrokerStep) {
+        guard !draining else { return }
+        draining = true
+        for (ticket, record) in tickets.sorted(by: { $0.key < $1.key }) where record.session == nil {
+            cancelTicket(ticket, reason: .queueClosed, correlation: 0, &step)
+        }
+        logger.notice("draining: queues closed", metadata: ["sessions": "\(sessions.count)"])
     }
 
     /// Returns when no session is running (after ``drain()``, the deadline ends the rest).
@@ -418,4 +443,5 @@ struct SessionRecord {
     let queue: QueueKey
     let terminalStarted: Luukku_V1_SessionStarted
     let expertStarted: Luukku_V1_SessionStarted
+    let startedAt: ContinuousClock.Instant
 }

@@ -222,6 +222,8 @@ struct Luukkud: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: WatchdogService(notifier: notifier)),
+                    // Before the listener, so it is asked to stop after it: operators can watch a drain.
+                    .init(service: StatusSocket(path: server.statusSocket, broker: broker, logger: logger)),
                     .init(service: signaling, successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload),
                 ],

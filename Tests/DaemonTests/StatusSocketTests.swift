@@ -1,0 +1,91 @@
+import Foundation
+import LuukkuProtocol
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The operators' status socket over a real Unix socket: several commands on one line, text tables, JSON,
+/// an unknown command, and drain/undrain acting on the daemon.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct StatusSocketTests {
+    /// Sends one line to the socket and reads the answer until the daemon closes (on a thread of its own).
+    static func ask(_ path: String, _ line: String) async throws -> String {
+        try #require(FileManager.default.fileExists(atPath: path), "no status socket at \(path)")
+        return await onThread {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            let connected = withUnixAddress(path) { connect(fd, $0, $1) }
+            guard connected == 0 else { return "connect failed: \(errno)" }
+            var bound = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
+            _ = Array((line + "\n").utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var answer: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                guard count > 0 else { break }
+                answer += buffer[0..<count]
+            }
+            return String(decoding: answer, as: UTF8.self)
+        }
+    }
+
+    @Test func showCommandsInTextAndJSONAndDrainUndrain() async throws {
+        let daemon = try await Daemon.start()
+        let path = daemon.directory.appendingPathComponent("luukkud.sock").path
+        let expert = try await daemon.connect("expert-vero-eero")
+        _ = try await expert.expectPresence(.away)
+        let terminal = try await daemon.connect("terminal-parainen")
+        terminal.send(
+            .requestService(
+                .with {
+                    $0.agency = "kela"; $0.language = "fi"
+                }))
+        let ticket = try await terminal.expectQueueStatus()
+
+        let answer = try await Self.ask(path, "show info; show queues json;show experts ; bogus thing")
+        let parts = answer.components(separatedBy: "\n\n")
+        try #require(parts.count >= 4, "\(answer)")
+        let info = parts[0].split(separator: "\n")
+        #expect(info.first?.hasPrefix("field") == true)
+        #expect(info.contains { $0.hasPrefix("tickets_waiting ") && $0.hasSuffix(" 1") }, "\(parts[0])")
+        #expect(info.contains { $0.hasPrefix("draining ") && $0.hasSuffix(" false") }, "\(parts[0])")
+        let queues = try #require(
+            try JSONSerialization.jsonObject(with: Data(parts[1].utf8)) as? [[String: Any]], "\(parts[1])")
+        let kelaFI = try #require(
+            queues.first { $0["agency"] as? String == "kela" && $0["language"] as? String == "fi" })
+        #expect(kelaFI["waiting"] as? Int == 1 && kelaFI["experts_online"] as? Int == 0)
+        let vero = try #require(parts[2].split(separator: "\n").first { $0.hasPrefix("vero-eero ") }, "\(parts[2])")
+        #expect(vero.contains(" away ") && vero.contains(" true "), "\(vero)")
+        #expect(parts[3] == "error: unknown command 'bogus thing'; 'help' lists the commands", "\(parts[3])")
+
+        // drain (this test runs as root: the operator level) closes the queue; undrain opens it again.
+        #expect(try await Self.ask(path, "drain") == "queues closed: new requests are refused\n\n")
+        let closed = try await terminal.expect("TicketClosed") { frame -> Luukku_V1_TicketClosed? in
+            if case .ticketClosed(let closed) = frame.message { return closed }
+            return nil
+        }
+        #expect(closed.ticketID == ticket.ticketID && closed.reason == .queueClosed)
+        terminal.send(
+            .requestService(
+                .with {
+                    $0.agency = "kela"; $0.language = "fi"
+                }))
+        #expect(try await terminal.expectError().code == .queueClosed)
+        #expect(try await Self.ask(path, "undrain; show info json").hasPrefix("queues open\n\n{"))
+        terminal.send(
+            .requestService(
+                .with {
+                    $0.agency = "kela"; $0.language = "fi"
+                }))
+        #expect(try await terminal.expectQueueStatus().position == 1)
+
+        let help = try await Self.ask(path, "help")
+        #expect(help.contains("show queues [json]") && help.contains("Several commands on one line"))
+
+        for client in [expert, terminal] { await client.goodbye() }
+        #expect(await daemon.terminate() == 0)
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed at exit")
+    }
+}

@@ -1,0 +1,44 @@
+import Testing
+
+@testable import LuukkuServer
+
+/// Parsing status-socket lines: several commands, the json suffix, errors with a hint, and levels.
+@Suite struct StatusCommandTests {
+    @Test func severalCommandsOnOneLineWithTheirFormats() {
+        #expect(
+            StatusCommand.parse("show info; show queues json;;  show session s-12 json ;help")
+                == [
+                    .command(.showInfo, .text), .command(.showQueues, .json), .command(.showSession(12), .json),
+                    .command(.help, .text),
+                ])
+        #expect(StatusCommand.parse("show session 7") == [.command(.showSession(7), .text)])
+        #expect(StatusCommand.parse("  ") == [])
+    }
+
+    @Test func unknownCommandsGetAnErrorWithAHint() {
+        #expect(
+            StatusCommand.parse("show tickets") == [.error("unknown command 'show tickets'; 'help' lists the commands")]
+        )
+        #expect(StatusCommand.parse("json") == [.error("unknown command 'json'; 'help' lists the commands")])
+        #expect(
+            StatusCommand.parse("show session x") == [
+                .error("unknown command 'show session x'; 'help' lists the commands")
+            ])
+    }
+
+    @Test func changingStateNeedsTheOperatorLevel() {
+        #expect(StatusCommand.drain.requiredLevel == .operator && StatusCommand.undrain.requiredLevel == .operator)
+        #expect(StatusCommand.showInfo.requiredLevel == .readOnly)
+        #expect(StatusLevel.operator >= .readOnly && !(StatusLevel.readOnly >= .operator))
+        // Root is an operator whatever the groups say.
+        #expect(
+            StatusHandler.level(of: PeerCredentials(pid: 1, uid: 0, gid: 0), operatorsGroup: "no-such-group")
+                == .operator)
+    }
+
+    @Test func tablesAlignTheirColumns() {
+        #expect(
+            StatusTable.render(["a", "bb", "c"], [["xyz", "1", "last"], ["q", "22", "z"]])
+                == "a    bb  c\nxyz  1   last\nq    22  z\n")
+    }
+}
