@@ -7,9 +7,10 @@ export PATH := $(PATH):/opt/swift/usr/bin
 # Debian packages: libsrtp2 and OpenSSL for the relay, SQLite for the ledger (GRDB), pkg-config to find
 # them, protoc for `make proto`, openssl for the development certificates,
 # ffmpeg and GStreamer (srtpenc/srtpdec are in plugins-bad, vp8enc in
-# plugins-good) as the real media peers of the interop tests.
+# plugins-good) as the real media peers of the interop tests, socat for the
+# status socket (docs/operations.md) and its test.
 SYSTEM_PACKAGES := libsrtp2-dev libssl-dev libsqlite3-dev pkg-config protobuf-compiler openssl ca-certificates \
-  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad socat
 
 CONFIG ?= config/luukku.example.json
 CERTS_DIR ?= certs/dev

@@ -53,6 +53,24 @@ struct StatusSnapshot: Codable, Sendable {
 }
 
 extension Broker {
+    /// `kick expert <id>`: the expert's console gets Goodbye{KICKED} and is closed, a running session ends
+    /// (Hangup{OPERATOR} to the customer), an offer goes back to its place, and the expert is offline.
+    /// Returns false when the expert is not connected (or known).
+    func kick(expert id: String) -> Bool {
+        guard let expert = ExpertID(id) else { return false }
+        var kicked = false
+        step { step in
+            guard let party = experts[expert]?.party, parties[party] != nil else { return }
+            for session in parties[party]?.sessions.sorted() ?? [] {
+                endSession(session, reason: .operatorAction, snapshot: nil, &step)
+            }
+            expire(party, clean: false, &step)
+            logger.notice("expert kicked by an operator", metadata: ["expert": "\(expert)"])
+            kicked = true
+        }
+        return kicked
+    }
+
     func statusSnapshot() -> StatusSnapshot {
         lock.withLock {
             let now = clock.now

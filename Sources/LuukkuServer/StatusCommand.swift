@@ -1,3 +1,5 @@
+import LuukkuCore
+
 /// One command of the operators' status socket (docs/operations.md, "Status socket"), HAProxy style: one
 /// line holds one or more commands separated by `;`, and a trailing `json` word asks for JSON instead of an
 /// aligned text table.
@@ -11,6 +13,8 @@ enum StatusCommand: Hashable, Sendable {
     case showExperts
     case showSessions
     case showSession(UInt64)
+    case showRelay
+    case kickExpert(String)
     case drain
     case undrain
 
@@ -49,10 +53,13 @@ enum StatusCommand: Hashable, Sendable {
         case ["show", "queues"]: .showQueues
         case ["show", "experts"]: .showExperts
         case ["show", "sessions"]: .showSessions
+        case ["show", "relay"]: .showRelay
         case ["drain"]: .drain
         case ["undrain"]: .undrain
         default:
-            if words.count == 3, words[0] == "show", words[1] == "session",
+            if words.count == 3, words[0] == "kick", words[1] == "expert", ExpertID(words[2]) != nil {
+                .kickExpert(words[2])
+            } else if words.count == 3, words[0] == "show", words[1] == "session",
                 let id = UInt64(words[2].hasPrefix("s-") ? String(words[2].dropFirst(2)) : words[2])
             {
                 .showSession(id)
@@ -66,8 +73,8 @@ enum StatusCommand: Hashable, Sendable {
     /// daemon's state is for operators.
     var requiredLevel: StatusLevel {
         switch self {
-        case .drain, .undrain: .operator
-        case .help, .showInfo, .showQueues, .showExperts, .showSessions, .showSession: .readOnly
+        case .drain, .undrain, .kickExpert: .operator
+        case .help, .showInfo, .showQueues, .showExperts, .showSessions, .showSession, .showRelay: .readOnly
         }
     }
 
@@ -78,6 +85,8 @@ enum StatusCommand: Hashable, Sendable {
         show experts [json]      per expert: agency, presence, connected, session
         show sessions [json]     running sessions
         show session <id> [json] one session with its relay legs
+        show relay [json]        media relay: sessions, free ports, workers, crypto
+        kick expert <id>         (operator) log an expert out; a running session ends (operator)
         drain                    (operator) close the queues as on SIGTERM, without stopping
         undrain                  (operator) open the queues again
         Several commands on one line: separate them with ';'.

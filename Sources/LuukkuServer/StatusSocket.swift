@@ -115,6 +115,23 @@ public final class StatusSocket: Service, Sendable {
         case .showSessions:
             if format == .json { return json(snapshot.sessions) }
             return sessionsTable(snapshot.sessions)
+        case .showRelay:
+            let relay = broker.relay
+            let free = relay.pool.available
+            let fields: [(String, String)] = [
+                ("sessions", "\(relay.openSessions)"), ("ports_free", "\(free)"),
+                ("ports_total", "\(relay.pool.range.count)"),
+                ("ports", "\(relay.configuration.ports.lowerBound)-\(relay.configuration.ports.upperBound)"),
+                ("workers", "\(relay.configuration.workers)"), ("crypto", relay.configuration.cryptoBackend.rawValue),
+            ]
+            if format == .json {
+                return json(Dictionary(uniqueKeysWithValues: fields))
+            }
+            return StatusTable.render(["field", "value"], fields.map { [$0.0, $0.1] })
+        case .kickExpert(let id):
+            let kicked = broker.kick(expert: id)
+            if format == .json { return "{\"kicked\":\(kicked)}\n" }
+            return kicked ? "expert \(id) logged out\n" : "error: expert \(id) is not connected\n"
         case .showSession(let id):
             guard let session = snapshot.sessions.first(where: { $0.id == "s-\(id)" }) else {
                 return "error: no running session s-\(id)\n"

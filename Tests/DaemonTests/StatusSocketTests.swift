@@ -89,3 +89,63 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed at exit")
     }
 }
+
+extension StatusSocketTests {
+    /// The line through socat, as an operator types it (`echo LINE | socat - UNIX-CONNECT:PATH`).
+    static func socat(_ path: String, _ line: String) async throws -> String {
+        let socat = try #require(SDPInteropTests.which("socat"), "socat is not installed (make test installs it)")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("socat-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: socat)
+        process.arguments = ["-", "UNIX-CONNECT:\(path)"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.nullDevice
+        let exit = ExitBox()
+        process.terminationHandler = { exit.set($0.terminationStatus) }
+        try process.run()
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        #expect(await exit.wait() == 0)
+        return try String(contentsOf: output, encoding: .utf8)
+    }
+
+    @Test func showRelayAndKickAnExpertOutOfARunningSession() async throws {
+        let daemon = try await Daemon.start()
+        let path = daemon.directory.appendingPathComponent("luukkud.sock").path
+        let (terminal, expert, started, _) = try await LifecycleTests.session(
+            daemon, point: "terminal-saarijarvi", expert: "expert-kela-aino")
+
+        let relay = try await Self.socat(path, "show relay; show sessions")
+        let lines = relay.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("sessions ") && $0.hasSuffix(" 1") }, "\(relay)")
+        #expect(lines.contains { $0.hasPrefix("ports ") && $0.hasSuffix(" 20000-29999") }, "\(relay)")
+        #expect(lines.contains { $0.hasPrefix("\(started.sessionID) ") && $0.contains(" saarijarvi ") }, "\(relay)")
+
+        #expect(try await Self.socat(path, "kick expert kela-aino") == "expert kela-aino logged out\n\n")
+        let hangup = try await terminal.expect("Hangup") { frame -> Luukku_V1_Hangup? in
+            if case .hangup(let hangup) = frame.message { return hangup }
+            return nil
+        }
+        #expect(hangup.sessionID == started.sessionID && hangup.reason == .operator)
+        let goodbye = try await expert.expect("Goodbye") { frame -> Luukku_V1_Goodbye? in
+            if case .goodbye(let goodbye) = frame.message { return goodbye }
+            return nil
+        }
+        #expect(goodbye.reason == .kicked)
+        let experts = try await Self.socat(path, "show experts json; kick expert kela-aino")
+        let parts = experts.components(separatedBy: "\n\n")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(parts[0].utf8)) as? [[String: Any]])
+        let aino = try #require(list.first { $0["id"] as? String == "kela-aino" })
+        #expect(aino["presence"] as? String == "offline" && aino["connected"] as? Bool == false, "\(aino)")
+        #expect(parts[1] == "error: expert kela-aino is not connected")
+
+        await terminal.goodbye()
+        #expect(await daemon.terminate() == 0)
+        let sessions = try await daemon.ledger().sessions()
+        #expect(sessions.map { "\($0.outcome ?? "open")/\($0.reason ?? "")" } == ["completed/operator"])
+    }
+}

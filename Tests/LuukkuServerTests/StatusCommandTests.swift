@@ -12,6 +12,9 @@ import Testing
                     .command(.help, .text),
                 ])
         #expect(StatusCommand.parse("show session 7") == [.command(.showSession(7), .text)])
+        #expect(
+            StatusCommand.parse("show relay json; kick expert kela-aino")
+                == [.command(.showRelay, .json), .command(.kickExpert("kela-aino"), .text)])
         #expect(StatusCommand.parse("  ") == [])
     }
 
@@ -28,6 +31,8 @@ import Testing
 
     @Test func changingStateNeedsTheOperatorLevel() {
         #expect(StatusCommand.drain.requiredLevel == .operator && StatusCommand.undrain.requiredLevel == .operator)
+        #expect(StatusCommand.kickExpert("kela-aino").requiredLevel == .operator)
+        #expect(StatusCommand.showRelay.requiredLevel == .readOnly)
         #expect(StatusCommand.showInfo.requiredLevel == .readOnly)
         #expect(StatusLevel.operator >= .readOnly && !(StatusLevel.readOnly >= .operator))
         // Root is an operator whatever the groups say.
