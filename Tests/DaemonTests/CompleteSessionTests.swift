@@ -34,10 +34,7 @@ import Testing
         // The expert's media runs until the terminal hangs up.
         let media = try TestMedia(started)
         let expertMedia = Task { try await media.stream(count: nil, linger: .zero) }
-        let hangup = try await expert.expect("Hangup") { frame -> Luukku_V1_Hangup? in
-            if case .hangup(let hangup) = frame.message { return hangup }
-            return nil
-        }
+        let hangup = try await expert.expectHangup()
         media.stop()
         let expertReport = try await expertMedia.value
         #expect(hangup.reason == .customerEnded && hangup.sessionID == started.sessionID)

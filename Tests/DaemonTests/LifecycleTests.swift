@@ -42,10 +42,7 @@ import Testing
         _ = request
 
         daemon.signal(SIGTERM)
-        let closed = try await waiting.expect("TicketClosed") { frame -> Luukku_V1_TicketClosed? in
-            if case .ticketClosed(let closed) = frame.message { return closed }
-            return nil
-        }
+        let closed = try await waiting.expectTicketClosed()
         #expect(closed.ticketID == ticket.ticketID && closed.reason == .queueClosed)
         // No new requests while draining; the running session goes on.
         waiting.send(
@@ -64,14 +61,8 @@ import Testing
                 .with {
                     $0.sessionID = started.sessionID; $0.reason = .customerEnded
                 }))
-        _ = try await expert.expect("Hangup") { frame -> Bool? in
-            if case .hangup = frame.message { return true }
-            return nil
-        }
-        let goodbye = try await terminal.expect("Goodbye") { frame -> Luukku_V1_Goodbye? in
-            if case .goodbye(let goodbye) = frame.message { return goodbye }
-            return nil
-        }
+        _ = try await expert.expectHangup()
+        let goodbye = try await terminal.expectGoodbye()
         #expect(goodbye.reason == .serverShutdown)
         #expect(await daemon.exitStatus() == 0, "\(daemon.log)")
 
@@ -93,10 +84,7 @@ import Testing
             daemon, point: "terminal-oulu-kiiminki", expert: "expert-kela-aino")
         daemon.signal(SIGTERM)
         for client in [terminal, expert] {
-            let hangup = try await client.expect("Hangup") { frame -> Luukku_V1_Hangup? in
-                if case .hangup(let hangup) = frame.message { return hangup }
-                return nil
-            }
+            let hangup = try await client.expectHangup()
             #expect(hangup.sessionID == started.sessionID && hangup.reason == .shutdown)
         }
         #expect(await daemon.exitStatus() == 0)
@@ -115,10 +103,7 @@ import Testing
         let again = try await terminal.expectSessionStarted()
         #expect(again == started)  // same session, port and keys: the legs stayed up
         terminal.send(.hangup(.with { $0.sessionID = started.sessionID }))
-        _ = try await expert.expect("Hangup") { frame -> Bool? in
-            if case .hangup = frame.message { return true }
-            return nil
-        }
+        _ = try await expert.expectHangup()
         for client in [terminal, expert] { await client.goodbye() }
         #expect(await daemon.terminate() == 0)
         #expect(try await daemon.ledger().sessions().map(\.reason) == ["customer-ended"])

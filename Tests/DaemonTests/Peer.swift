@@ -61,6 +61,38 @@ extension ClientConnection {
         }
     }
 
+    func expectHangup(_ sourceLocation: SourceLocation = #_sourceLocation) async throws -> Luukku_V1_Hangup {
+        try await expect("Hangup", sourceLocation: sourceLocation) { frame in
+            if case .hangup(let hangup) = frame.message { return hangup }
+            return nil
+        }
+    }
+
+    func expectGoodbye(_ sourceLocation: SourceLocation = #_sourceLocation) async throws -> Luukku_V1_Goodbye {
+        try await expect("Goodbye", sourceLocation: sourceLocation) { frame in
+            if case .goodbye(let goodbye) = frame.message { return goodbye }
+            return nil
+        }
+    }
+
+    func expectTicketClosed(_ sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> Luukku_V1_TicketClosed
+    {
+        try await expect("TicketClosed", sourceLocation: sourceLocation) { frame in
+            if case .ticketClosed(let closed) = frame.message { return closed }
+            return nil
+        }
+    }
+
+    func expectOfferWithdrawn(_ sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> Luukku_V1_OfferWithdrawn
+    {
+        try await expect("OfferWithdrawn", sourceLocation: sourceLocation) { frame in
+            if case .offerWithdrawn(let withdrawn) = frame.message { return withdrawn }
+            return nil
+        }
+    }
+
     /// Logs an expert in and makes it available.
     func becomeAvailable() async throws {
         send(.setPresence(.with { $0.presence = .available }))

@@ -62,10 +62,7 @@ import Testing
         try await expert.becomeAvailable()
         let again = try await expert.expectOffer()
         #expect(again.ticketID == a.ticketID && again.answerWithinMs <= 1_000)
-        let withdrawn = try await expert.expect("OfferWithdrawn") { frame -> Luukku_V1_OfferWithdrawn? in
-            if case .offerWithdrawn(let withdrawn) = frame.message { return withdrawn }
-            return nil
-        }
+        let withdrawn = try await expert.expectOfferWithdrawn()
         #expect(withdrawn.ticketID == a.ticketID && withdrawn.reason == .timedOut)
         #expect(try await expert.expectPresence(.away).awayReason == .noAnswer)
         let backAgain = try await first.expectQueueStatus { !$0.offered }
@@ -185,10 +182,7 @@ import Testing
         let offer = try await expert.expectOffer()
         #expect(offer.ticketID == status.ticketID)
         terminal.send(.cancelRequest(.with { $0.ticketID = status.ticketID }))
-        let withdrawn = try await expert.expect("OfferWithdrawn") { frame -> Luukku_V1_OfferWithdrawn? in
-            if case .offerWithdrawn(let withdrawn) = frame.message { return withdrawn }
-            return nil
-        }
+        let withdrawn = try await expert.expectOfferWithdrawn()
         #expect(withdrawn.reason == .customerLeft)
         let accept = expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
         let error = try await expert.expect("Error") { frame -> Luukku_V1_Error? in

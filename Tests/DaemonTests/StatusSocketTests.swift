@@ -62,10 +62,7 @@ import Testing
 
         // drain (this test runs as root: the operator level) closes the queue; undrain opens it again.
         #expect(try await Self.ask(path, "drain") == "queues closed: new requests are refused\n\n")
-        let closed = try await terminal.expect("TicketClosed") { frame -> Luukku_V1_TicketClosed? in
-            if case .ticketClosed(let closed) = frame.message { return closed }
-            return nil
-        }
+        let closed = try await terminal.expectTicketClosed()
         #expect(closed.ticketID == ticket.ticketID && closed.reason == .queueClosed)
         terminal.send(
             .requestService(
@@ -126,15 +123,9 @@ extension StatusSocketTests {
         #expect(lines.contains { $0.hasPrefix("\(started.sessionID) ") && $0.contains(" saarijarvi ") }, "\(relay)")
 
         #expect(try await Self.socat(path, "kick expert kela-aino") == "expert kela-aino logged out\n\n")
-        let hangup = try await terminal.expect("Hangup") { frame -> Luukku_V1_Hangup? in
-            if case .hangup(let hangup) = frame.message { return hangup }
-            return nil
-        }
+        let hangup = try await terminal.expectHangup()
         #expect(hangup.sessionID == started.sessionID && hangup.reason == .operator)
-        let goodbye = try await expert.expect("Goodbye") { frame -> Luukku_V1_Goodbye? in
-            if case .goodbye(let goodbye) = frame.message { return goodbye }
-            return nil
-        }
+        let goodbye = try await expert.expectGoodbye()
         #expect(goodbye.reason == .kicked)
         let experts = try await Self.socat(path, "show experts json; kick expert kela-aino")
         let parts = experts.components(separatedBy: "\n\n")
