@@ -47,7 +47,7 @@ extension Broker {
         let language = ticketRecord.queue.language
         func started(port: UInt16, keys: LegKeys) -> Luukku_V1_SessionStarted {
             .with {
-                $0.sessionID = "s-\(id)"
+                $0.sessionID = Broker.sessionWire(id)
                 $0.ticketID = ticket.wireValue
                 $0.relayHost = host
                 $0.relayPort = UInt32(port)
@@ -118,7 +118,7 @@ extension Broker {
         var then: [BrokerEffect] = []
         var hangup = Luukku_V1_Envelope()
         hangup.hangup = .with {
-            $0.sessionID = "s-\(id)"
+            $0.sessionID = Broker.sessionWire(id)
             $0.reason = Self.wireHangupReason(reason)
         }
         if var terminal = parties[session.terminalParty] {
@@ -129,7 +129,7 @@ extension Broker {
             if let sink = terminal.sink {
                 if reason != .customerEnded { then.append(.send(sink, hangup)) }
                 var request = Luukku_V1_Envelope()
-                request.feedbackRequest = .with { $0.sessionID = "s-\(id)" }
+                request.feedbackRequest = .with { $0.sessionID = Broker.sessionWire(id) }
                 then.append(.send(sink, request))
             }
         }
@@ -202,7 +202,7 @@ extension Broker {
             step.send(sink, .sessionStarted(started), correlation: correlation)
         }
         for session in old.feedbackDue.sorted() {
-            step.send(sink, .feedbackRequest(.with { $0.sessionID = "s-\(session)" }))
+            step.send(sink, .feedbackRequest(.with { $0.sessionID = Broker.sessionWire(session) }))
         }
         logger.info("resumed", metadata: ["party": "\(oldID)"])
     }

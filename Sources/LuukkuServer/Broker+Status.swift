@@ -84,7 +84,7 @@ extension Broker {
                     id: expert.id.rawValue, agency: expert.agency.rawValue, languages: expert.languages.map(\.rawValue),
                     presence: record.map { "\($0.presence.presence)" } ?? "offline",
                     awayReason: record?.presence.awayReason.map { "\($0)" }, connected: connected,
-                    session: record?.session.map { "s-\($0)" })
+                    session: record?.session.map(Broker.sessionWire))
             }
             return StatusSnapshot(
                 info: .init(
@@ -108,7 +108,8 @@ extension Broker {
                 sessions: sessions.keys.sorted().compactMap { id in
                     guard let session = sessions[id], let ticket = tickets[session.ticket] else { return nil }
                     return .init(
-                        id: "s-\(id)", ticket: session.ticket.wireValue, servicePoint: ticket.point.rawValue,
+                        id: Broker.sessionWire(id), ticket: session.ticket.wireValue,
+                        servicePoint: ticket.point.rawValue,
                         agency: session.queue.agency.rawValue, language: session.queue.language.rawValue,
                         expert: session.expert.rawValue,
                         elapsedSeconds: Int((now - session.startedAt).components.seconds),

@@ -60,7 +60,7 @@ enum StatusCommand: Hashable, Sendable {
             if words.count == 3, words[0] == "kick", words[1] == "expert", ExpertID(words[2]) != nil {
                 .kickExpert(words[2])
             } else if words.count == 3, words[0] == "show", words[1] == "session",
-                let id = UInt64(words[2].hasPrefix("s-") ? String(words[2].dropFirst(2)) : words[2])
+                let id = Broker.sessionNumber(words[2]) ?? UInt64(words[2])
             {
                 .showSession(id)
             } else {

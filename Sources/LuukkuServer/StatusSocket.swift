@@ -69,7 +69,8 @@ public final class StatusSocket: Service, Sendable {
     }
 
     private static func execute(_ command: StatusCommand, _ format: StatusCommand.Format, _ broker: Broker) -> String {
-        let snapshot = broker.statusSnapshot()
+        // Taken only for the show commands: a snapshot walks every ticket and expert under the broker's lock.
+        var snapshot: StatusSnapshot { broker.statusSnapshot() }
         switch command {
         case .help:
             return StatusCommand.helpText + "\n"
@@ -133,8 +134,8 @@ public final class StatusSocket: Service, Sendable {
             if format == .json { return "{\"kicked\":\(kicked)}\n" }
             return kicked ? "expert \(id) logged out\n" : "error: expert \(id) is not connected\n"
         case .showSession(let id):
-            guard let session = snapshot.sessions.first(where: { $0.id == "s-\(id)" }) else {
-                return "error: no running session s-\(id)\n"
+            guard let session = snapshot.sessions.first(where: { $0.id == Broker.sessionWire(id) }) else {
+                return "error: no running session \(Broker.sessionWire(id))\n"
             }
             if format == .json { return json(session) }
             return sessionsTable([session])
