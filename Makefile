@@ -25,7 +25,7 @@ DESTDIR ?=
 BIN_DIR ?= .build/release
 UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: help deps build run test install install-files test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
+.PHONY: help deps build docs-luukkuctl run test install install-files test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud (prints client commands)"
@@ -41,6 +41,7 @@ help:
 	@echo "make model      check the matcher's claim protocol with spin (models/matcher.pml, models/handover.pml)"
 	@echo "make certs      development CA and certificates in $(CERTS_DIR)"
 	@echo "make install    release build, then binaries, systemd unit, sysusers/tmpfiles, docs under PREFIX (default /usr/local)"
+	@echo "make docs-luukkuctl  rewrite docs/luukkuctl.md from luukkuctl --help"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -63,7 +64,8 @@ run: build certs
 	@echo "luukkud starts below. In other terminals, from this folder:"
 	@echo "  an expert:  .build/debug/luukku-console --expert kela-bjorn --auto-accept"
 	@echo "  a terminal: .build/debug/luukku-terminal request --agency kela --language sv --point parainen --feedback 5"
-	@echo "  (other ids: certs/dev/*.pem; luukku-terminal --help, luukku-console --help)"
+	@echo "  an operator: .build/debug/luukkuctl queues --socket state/luukkud.sock   (metrics: curl 127.0.0.1:9464/metrics)"
+	@echo "  (other ids: certs/dev/*.pem; luukku-terminal --help, luukku-console --help, luukkuctl --help)"
 	.build/debug/luukkud --config $(CONFIG)
 
 test: deps
@@ -138,19 +140,24 @@ install: deps
 	swift build -c release --product luukkud
 	swift build -c release --product luukku-terminal
 	swift build -c release --product luukku-console
+	swift build -c release --product luukkuctl
 	$(MAKE) --no-print-directory install-files BIN_DIR=.build/release
 
 install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNIT_DIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	  $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/share/doc/luukku $(DESTDIR)$(PREFIX)/share/luukku
-	install -m 0755 $(BIN_DIR)/luukkud $(BIN_DIR)/luukku-terminal $(BIN_DIR)/luukku-console $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN_DIR)/luukkud $(BIN_DIR)/luukkuctl $(BIN_DIR)/luukku-terminal $(BIN_DIR)/luukku-console \
+	  $(DESTDIR)$(PREFIX)/bin/
 	sed 's|@PREFIX@|$(PREFIX)|g' systemd/luukkud.service.in > $(DESTDIR)$(UNIT_DIR)/luukkud.service
 	chmod 0644 $(DESTDIR)$(UNIT_DIR)/luukkud.service
 	install -m 0644 systemd/luukkud.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/luukkud.conf
 	install -m 0644 systemd/luukkud.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/luukkud.conf
 	install -m 0644 docs/server.md docs/configuration.md docs/protocol.md docs/ledger.md docs/relay.md docs/terminal.md \
-	  $(DESTDIR)$(PREFIX)/share/doc/luukku/
+	  docs/operations.md docs/luukkuctl.md ops/grafana/luukku-dashboard.json $(DESTDIR)$(PREFIX)/share/doc/luukku/
 	install -m 0644 config/luukku.example.json $(DESTDIR)$(PREFIX)/share/luukku/
+
+docs-luukkuctl: build
+	scripts/luukkuctl-doc
 
 clean:
 	rm -rf .build .build-fuzz .build-tsan

@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "luukkud", targets: ["luukkud"]),
         .executable(name: "luukku-terminal", targets: ["luukku-terminal"]),
         .executable(name: "luukku-console", targets: ["luukku-console"]),
+        .executable(name: "luukkuctl", targets: ["luukkuctl"]),
         .library(name: "LuukkuCore", targets: ["LuukkuCore"]),
         .library(name: "LuukkuProtocol", targets: ["LuukkuProtocol"]),
     ],
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         // Benchmarks only.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
@@ -101,6 +104,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -128,6 +134,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -138,6 +146,13 @@ let package = Package(
             dependencies: [
                 "LuukkuClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strictSettings
+        ),
+
+        // The operators' CLI over the status socket (docs/luukkuctl.md): plain POSIX sockets, no NIO.
+        .executableTarget(
+            name: "luukkuctl",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
 

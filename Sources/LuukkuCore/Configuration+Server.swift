@@ -1,3 +1,5 @@
+import Foundation
+
 // The `server` section of the configuration file: where luukkud listens, its TLS files, where it keeps the
 // ledger and its status socket, connection limits and timeouts (docs/configuration.md). Every key is optional;
 // the defaults run the demo from the repository root.
@@ -17,6 +19,15 @@ extension Configuration {
         /// The SQLite ledger file (docs/ledger.md) and the operators' status socket.
         public var ledgerPath: String = "state/ledger.sqlite"
         public var statusSocket: String = "state/luukkud.sock"
+        /// Prometheus metrics over plain HTTP (`GET /metrics`), on a loopback address only: the endpoint has no
+        /// authentication. Nil (`""` in the file): no metrics listener. Port 0: a free port (tests).
+        public var metricsHost: String? = "127.0.0.1"
+        public var metricsPort: UInt16 = 9_464
+        /// Reports (`report transactions`, `report service-level`): the time zone whose calendar months and days
+        /// they count in (the compensation is by Finnish month), and the service-level target: the share of
+        /// customers answered within this many seconds.
+        public var reportTimeZone: String = "Europe/Helsinki"
+        public var serviceLevelTargetSeconds: Int = 60
         public var maxConnections: Int = 2_000
         /// Open tickets one terminal may hold at once.
         public var maxRequestsPerTerminal: Int = 2
@@ -56,6 +67,17 @@ extension Configuration {
             ] where value.isEmpty || value.contains("\0") {
                 issue(key, "must be a file path")
             }
+            if let metricsHost, !metricsHost.hasPrefix("127.") || !Relay.isIPv4(metricsHost) {
+                issue(
+                    "metricsListen",
+                    "'\(metricsHost)' is not a loopback IPv4 address (127.x.y.z): /metrics has no authentication")
+            }
+            if Foundation.TimeZone(identifier: reportTimeZone) == nil {
+                issue("reportTimeZone", "'\(reportTimeZone)' is not a time zone name (e.g. Europe/Helsinki)")
+            }
+            if !(1...3_600).contains(serviceLevelTargetSeconds) {
+                issue("serviceLevelTargetSeconds", "must be 1 to 3600 seconds")
+            }
             if statusSocket.utf8.count > 107 {
                 issue("statusSocket", "longer than a Unix socket path may be (107 octets)")
             }
@@ -84,6 +106,7 @@ extension Configuration.Server: Decodable {
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, certificateChain, privateKey, trustRoots, revokedIdentities, ledgerPath, statusSocket
         case maxConnections, maxRequestsPerTerminal, maxFrameBytes, timeouts, maxMissedOffers
+        case metricsListen, reportTimeZone, serviceLevelTargetSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -102,6 +125,20 @@ extension Configuration.Server: Decodable {
         revokedIdentities = try c.decodeIfPresent([String].self, forKey: .revokedIdentities) ?? revokedIdentities
         ledgerPath = try c.decodeIfPresent(String.self, forKey: .ledgerPath) ?? ledgerPath
         statusSocket = try c.decodeIfPresent(String.self, forKey: .statusSocket) ?? statusSocket
+        if let metrics = try c.decodeIfPresent(String.self, forKey: .metricsListen) {
+            if metrics.isEmpty {
+                metricsHost = nil
+            } else if let endpoint = Self.endpoint(metrics) {
+                (metricsHost, metricsPort) = endpoint
+            } else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .metricsListen, in: c,
+                    debugDescription: "expected \"HOST:PORT\" on loopback, e.g. \"127.0.0.1:9464\", or \"\" for none")
+            }
+        }
+        reportTimeZone = try c.decodeIfPresent(String.self, forKey: .reportTimeZone) ?? reportTimeZone
+        serviceLevelTargetSeconds =
+            try c.decodeIfPresent(Int.self, forKey: .serviceLevelTargetSeconds) ?? serviceLevelTargetSeconds
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
         maxRequestsPerTerminal =
             try c.decodeIfPresent(Int.self, forKey: .maxRequestsPerTerminal) ?? maxRequestsPerTerminal

@@ -80,6 +80,8 @@ extension Broker {
         if let party = record.party { parties[party]?.sessions.insert(id) }
 
         let now = Date()
+        ServerMetrics.shared.answered(
+            queue: ticketRecord.queue, waited: now.timeIntervalSince(ticketRecord.requestedAt))
         step.events.append(.offerAnswered(ticket: ticket, expert: expert, answer: .accepted, at: now))
         step.events.append(.sessionStarted(session: id, ticket: ticket, expert: expert, answeredAt: now))
         step.send(parties[ticketRecord.party]?.sink, .sessionStarted(session.terminalStarted))

@@ -93,7 +93,11 @@ final class BrokerOutbox: Sendable {
         var delay = Duration.milliseconds(100)
         while true {
             do {
+                let started = ContinuousClock.now
                 try await ledger.record(events)
+                let elapsed = (ContinuousClock.now - started).components
+                ServerMetrics.shared.ledgerCommit.recordNanoseconds(
+                    elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
                 return true
             } catch {
                 switch error.code {
@@ -140,6 +144,7 @@ final class BrokerOutbox: Sendable {
                     .ticketClosed(ticket: ended.ticket, outcome: outcome, at: now),
                 ]
                 _ = await record(events)
+                ServerMetrics.shared.sessionEnded(outcome: outcome.outcome, relay: snapshot)
                 await perform(then)
             }
         }

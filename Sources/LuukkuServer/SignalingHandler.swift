@@ -38,6 +38,7 @@ final class SignalingHandler: ChannelInboundHandler {
     private let admitted: Bool
     private let handshakeTimeout: TimeAmount
     private var handshakeTimer: Scheduled<Void>?
+    private var tlsEstablished = false
     private var sink: ChannelSink?
     private var logger: Logger
 
@@ -65,6 +66,8 @@ final class SignalingHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            tlsEstablished = true
+            ServerMetrics.shared.tlsHandshakes.increment()
             let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
                 .peerCertificate
             let identity: Result<PeerIdentity, ProtocolError>
@@ -120,6 +123,8 @@ final class SignalingHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Closed before TLS was up: a refused certificate, a timeout, or no TLS at all.
+        if !tlsEstablished { ServerMetrics.shared.tlsHandshakeFailures.increment() }
         handshakeTimer?.cancel()
         perform(machine.closed(), context)
         context.fireChannelInactive()

@@ -1,8 +1,8 @@
 import LuukkuCore
 
 /// One command of the operators' status socket (docs/operations.md, "Status socket"), HAProxy style: one
-/// line holds one or more commands separated by `;`, and a trailing `json` word asks for JSON instead of an
-/// aligned text table.
+/// line holds one or more commands separated by `;`, and a trailing `json` (or `csv`) word asks for JSON (or
+/// comma-separated values) instead of an aligned text table.
 ///
 /// Parsing is a pure function of the line (``StatusCommand/parse(_:)``); the server checks the caller's
 /// level (``StatusLevel``) and carries the commands out.
@@ -17,9 +17,13 @@ enum StatusCommand: Hashable, Sendable {
     case kickExpert(String)
     case drain
     case undrain
+    /// Reports from the ledger: a month `YYYY-MM` and a day `YYYY-MM-DD`, checked for shape here and as a
+    /// calendar date (in the configured time zone) when run.
+    case reportTransactions(month: String)
+    case reportServiceLevel(day: String)
 
-    /// Output format asked for by a trailing `json`.
-    enum Format: Hashable, Sendable { case text, json }
+    /// Output format asked for by a trailing `json` or `csv`.
+    enum Format: String, Hashable, Sendable { case text, json, csv }
 
     /// What one `;`-separated part of a line asked for.
     enum Parsed: Hashable, Sendable {
@@ -34,8 +38,8 @@ enum StatusCommand: Hashable, Sendable {
             var words = part.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
             guard !words.isEmpty else { return nil }
             var format = Format.text
-            if words.count > 1, words.last == "json" {
-                format = .json
+            if words.count > 1, let last = words.last, let asked = Format(rawValue: last), asked != .text {
+                format = asked
                 words.removeLast()
             }
             guard let command = command(words) else {
@@ -59,6 +63,12 @@ enum StatusCommand: Hashable, Sendable {
         default:
             if words.count == 3, words[0] == "kick", words[1] == "expert", ExpertID(words[2]) != nil {
                 .kickExpert(words[2])
+            } else if words.count == 3, words[0] == "report", words[1] == "transactions", shape(words[2], "dddd-dd") {
+                .reportTransactions(month: words[2])
+            } else if words.count == 3, words[0] == "report", words[1] == "service-level",
+                shape(words[2], "dddd-dd-dd")
+            {
+                .reportServiceLevel(day: words[2])
             } else if words.count == 3, words[0] == "show", words[1] == "session",
                 let id = Broker.sessionNumber(words[2]) ?? UInt64(words[2])
             {
@@ -69,26 +79,37 @@ enum StatusCommand: Hashable, Sendable {
         }
     }
 
+    /// True if `text` has the shape of `pattern`, where `d` is an ASCII digit and anything else itself.
+    private static func shape(_ text: String, _ pattern: String) -> Bool {
+        text.count == pattern.count
+            && zip(text, pattern).allSatisfy { $1 == "d" ? ($0.isASCII && $0.isNumber) : $0 == $1 }
+    }
+
     /// The level a command needs: reading is for every peer the socket's mode lets in; changing the
     /// daemon's state is for operators.
     var requiredLevel: StatusLevel {
         switch self {
         case .drain, .undrain, .kickExpert: .operator
-        case .help, .showInfo, .showQueues, .showExperts, .showSessions, .showSession, .showRelay: .readOnly
+        case .help, .showInfo, .showQueues, .showExperts, .showSessions, .showSession, .showRelay,
+            .reportTransactions, .reportServiceLevel:
+            .readOnly
         }
     }
 
     static let helpText = """
-        help                     this list
-        show info [json]         version, uptime, connections, tickets, sessions, draining
-        show queues [json]       per agency and language: waiting, oldest wait, experts online and available
-        show experts [json]      per expert: agency, presence, connected, session
-        show sessions [json]     running sessions
-        show session <id> [json] one session with its relay legs
-        show relay [json]        media relay: sessions, free ports, workers, crypto
-        kick expert <id>         (operator) log an expert out; a running session ends (operator)
-        drain                    (operator) close the queues as on SIGTERM, without stopping
-        undrain                  (operator) open the queues again
+        help                             this list
+        show info                        version, uptime, connections, tickets, sessions, draining
+        show queues                      per agency and language: waiting, oldest wait, experts online, available
+        show experts                     per expert: agency, presence, connected, session
+        show sessions                    running sessions
+        show session <id>                one running session
+        show relay                       media relay: sessions, free ports, workers, crypto
+        report transactions <YYYY-MM>    sessions per service point, agency and language in a month
+        report service-level <YYYY-MM-DD> per queue: answered within the target, abandoned, waits, handling
+        kick expert <id>                 (operator) log an expert out; a running session ends (operator)
+        drain                            (operator) close the queues as on SIGTERM, without stopping
+        undrain                          (operator) open the queues again
+        End a command with 'json' or 'csv' for JSON or comma-separated values instead of a table.
         Several commands on one line: separate them with ';'.
         """
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LuukkuLedger
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -16,14 +17,20 @@ import ServiceLifecycle
 /// operators' group may change state (drain, undrain); anyone else the socket's mode lets in may only read.
 public final class StatusSocket: Service, Sendable {
     private let path: String
-    private let broker: Broker
+    private let context: StatusContext
     private let logger: Logger
     private let operatorsGroup: String
     static let maxLineBytes = 4_096
 
-    public init(path: String, broker: Broker, logger: Logger, operatorsGroup: String = "luukku-operators") {
+    /// - Parameters:
+    ///   - reports: the ledger's report queries; `timeZone` and `serviceLevelTarget` are the configuration's.
+    public init(
+        path: String, broker: Broker, reports: any LedgerReports, timeZone: TimeZone, serviceLevelTarget: Duration,
+        logger: Logger, operatorsGroup: String = "luukku-operators"
+    ) {
         self.path = path
-        self.broker = broker
+        self.context = StatusContext(
+            broker: broker, reports: reports, timeZone: timeZone, serviceLevelTarget: serviceLevelTarget)
         self.logger = logger
         self.operatorsGroup = operatorsGroup
     }
@@ -32,18 +39,24 @@ public final class StatusSocket: Service, Sendable {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let group = MultiThreadedEventLoopGroup.singleton
-        let broker = self.broker
-        let logger = self.logger
+        let context = self.context
         let operatorsGroup = self.operatorsGroup
         let channel = try await ServerBootstrap(group: group)
+            // `echo ... | socat` half-closes after the line; the answer still has to go back.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        StatusHandler(broker: broker, logger: logger, operatorsGroup: operatorsGroup))
+                        StatusHandler(context: context, operatorsGroup: operatorsGroup))
                 }
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         chmod(path, 0o660)
+        // The operators' group may connect (mode 0660); under systemd the daemon is a member (docs/operations.md).
+        if let operators = StatusHandler.groupID(named: operatorsGroup), chown(path, UInt32.max, operators) != 0 {
+            logger.debug(
+                "status socket stays in the daemon's group: chown to \(operatorsGroup) failed (errno \(errno))")
+        }
         logger.info("status socket at \(path)")
         try? await gracefulShutdown()
         try? await channel.close()
@@ -51,7 +64,7 @@ public final class StatusSocket: Service, Sendable {
     }
 
     /// Runs one line of commands for a peer of `level` and returns the whole answer.
-    static func answer(_ line: String, level: StatusLevel, broker: Broker) -> String {
+    static func answer(_ line: String, level: StatusLevel, context: StatusContext) async -> String {
         var out = ""
         for parsed in StatusCommand.parse(line) {
             switch parsed {
@@ -62,7 +75,14 @@ public final class StatusSocket: Service, Sendable {
                     out += "error: '\(command)' needs the operator level; this peer may only read\n\n"
                     continue
                 }
-                out += execute(command, format, broker) + "\n"
+                switch command {
+                case .reportTransactions(let month):
+                    out += await StatusReports.transactions(month, format, context) + "\n"
+                case .reportServiceLevel(let day):
+                    out += await StatusReports.serviceLevel(day, format, context) + "\n"
+                default:
+                    out += execute(command, format, context.broker) + "\n"
+                }
             }
         }
         return out
@@ -85,6 +105,7 @@ public final class StatusSocket: Service, Sendable {
             let info = snapshot.info
             if format == .json { return json(info) }
             return StatusTable.render(
+                format,
                 ["field", "value"],
                 [
                     ["software", info.software], ["uptime_s", "\(info.uptimeSeconds)"],
@@ -96,6 +117,7 @@ public final class StatusSocket: Service, Sendable {
         case .showQueues:
             if format == .json { return json(snapshot.queues) }
             return StatusTable.render(
+                format,
                 ["agency", "language", "waiting", "oldest_wait_s", "experts_online", "experts_available"],
                 snapshot.queues.map {
                     [
@@ -106,6 +128,7 @@ public final class StatusSocket: Service, Sendable {
         case .showExperts:
             if format == .json { return json(snapshot.experts) }
             return StatusTable.render(
+                format,
                 ["expert", "agency", "languages", "presence", "away_reason", "connected", "session"],
                 snapshot.experts.map {
                     [
@@ -115,7 +138,7 @@ public final class StatusSocket: Service, Sendable {
                 })
         case .showSessions:
             if format == .json { return json(snapshot.sessions) }
-            return sessionsTable(snapshot.sessions)
+            return sessionsTable(snapshot.sessions, format)
         case .showRelay:
             let relay = broker.relay
             let free = relay.pool.available
@@ -128,7 +151,7 @@ public final class StatusSocket: Service, Sendable {
             if format == .json {
                 return json(Dictionary(uniqueKeysWithValues: fields))
             }
-            return StatusTable.render(["field", "value"], fields.map { [$0.0, $0.1] })
+            return StatusTable.render(format, ["field", "value"], fields.map { [$0.0, $0.1] })
         case .kickExpert(let id):
             let kicked = broker.kick(expert: id)
             if format == .json { return "{\"kicked\":\(kicked)}\n" }
@@ -138,12 +161,16 @@ public final class StatusSocket: Service, Sendable {
                 return "error: no running session \(Broker.sessionWire(id))\n"
             }
             if format == .json { return json(session) }
-            return sessionsTable([session])
+            return sessionsTable([session], format)
+        case .reportTransactions, .reportServiceLevel:
+            // Asynchronous: answer(_:level:context:) runs them through StatusReports.
+            return "error: internal: a report reached the synchronous commands\n"
         }
     }
 
-    private static func sessionsTable(_ sessions: [StatusSnapshot.Session]) -> String {
+    private static func sessionsTable(_ sessions: [StatusSnapshot.Session], _ format: StatusCommand.Format) -> String {
         StatusTable.render(
+            format,
             ["session", "ticket", "service_point", "agency", "language", "expert", "elapsed_s", "ports"],
             sessions.map {
                 [
@@ -153,19 +180,23 @@ public final class StatusSocket: Service, Sendable {
             })
     }
 
-    private static func json<T: Encodable>(_ value: T) -> String {
+    static func json<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let data = (try? encoder.encode(value)) ?? Data("null".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 }
 
-/// Aligned text tables for people: a header, then one row per line, columns padded to their widest cell.
+/// Aligned text tables for people: a header, then one row per line, columns padded to their widest cell; or
+/// the same as comma-separated values (RFC 4180 quoting, lines ended by LF) for spreadsheets.
 enum StatusTable {
-    static func render(_ header: [String], _ rows: [[String]]) -> String {
+    static func render(_ format: StatusCommand.Format, _ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows
+        if format == .csv {
+            return all.map { $0.map(csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
+        }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.indices.map { column in
@@ -174,6 +205,20 @@ enum StatusTable {
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
     }
+
+    /// A field quoted when it holds a comma, a quote or a line break, quotes doubled (RFC 4180 section 2).
+    private static func csvField(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// What the status socket's commands work on.
+struct StatusContext: Sendable {
+    let broker: Broker
+    let reports: any LedgerReports
+    let timeZone: TimeZone
+    let serviceLevelTarget: Duration
 }
 
 /// Peer credentials as SO_PEERCRED returns them (`struct ucred`).
@@ -188,15 +233,13 @@ final class StatusHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let broker: Broker
-    private let logger: Logger
+    private let context: StatusContext
     private let operatorsGroup: String
     private var pending = ByteBuffer()
     private var answered = false
 
-    init(broker: Broker, logger: Logger, operatorsGroup: String) {
-        self.broker = broker
-        self.logger = logger
+    init(context: StatusContext, operatorsGroup: String) {
+        self.context = context
         self.operatorsGroup = operatorsGroup
     }
 
@@ -209,13 +252,37 @@ final class StatusHandler: ChannelInboundHandler {
             if pending.readableBytes > StatusSocket.maxLineBytes { reply(context, "error: line too long\n") }
             return
         }
-        let line = String(decoding: view[view.startIndex..<newline], as: UTF8.self)
-        answered = true
-        let broker = self.broker
-        levelOf(context.channel).assumeIsolated().whenComplete { result in
-            let level = (try? result.get()) ?? .readOnly
-            self.reply(context, StatusSocket.answer(line, level: level, broker: broker))
+        answer(context, String(decoding: view[view.startIndex..<newline], as: UTF8.self))
+    }
+
+    /// The peer closed its side: what it sent without a final newline is the line (`printf 'show info' | socat`).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            context.fireUserInboundEventTriggered(event)
+            return
         }
+        guard !answered else { return }
+        if pending.readableBytes == 0 {
+            context.close(promise: nil)
+        } else {
+            answer(context, String(decoding: pending.readableBytesView, as: UTF8.self))
+        }
+    }
+
+    private func answer(_ context: ChannelHandlerContext, _ line: String) {
+        answered = true
+        let statusContext = self.context
+        let operatorsGroup = self.operatorsGroup
+        // The answer is made off the event loop: reports read the ledger, and the group database may be
+        // remote (NSS). It comes back to the loop to be written.
+        let answer = context.eventLoop.makePromise(of: String.self)
+        credentials(context.channel).whenComplete { result in
+            answer.completeWithTask {
+                let level = (try? result.get()).map { Self.level(of: $0, operatorsGroup: operatorsGroup) } ?? .readOnly
+                return await StatusSocket.answer(line, level: level, context: statusContext)
+            }
+        }
+        answer.futureResult.assumeIsolated().whenSuccess { self.reply(context, $0) }
     }
 
     private func reply(_ context: ChannelHandlerContext, _ text: String) {
@@ -225,29 +292,39 @@ final class StatusHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Root, the daemon's own user and members of the operators' group are operators; others read.
-    private func levelOf(_ channel: any Channel) -> EventLoopFuture<StatusLevel> {
+    /// The peer's credentials; a failed future if the channel cannot tell (the peer then only reads).
+    private func credentials(_ channel: any Channel) -> EventLoopFuture<PeerCredentials> {
         guard let provider = channel as? any SocketOptionProvider else {
-            return channel.eventLoop.makeSucceededFuture(.readOnly)
+            return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
         }
-        let operatorsGroup = self.operatorsGroup
-        let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
-            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-        return credentials.map { Self.level(of: $0, operatorsGroup: operatorsGroup) }
+        return provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
     }
 
+    /// Root, the daemon's own user and members of the operators' group (primary or supplementary, by the
+    /// group database) are operators; anyone else may only read. Reentrant lookups (`getgrnam_r`,
+    /// `getpwuid_r`, `getgrouplist`): this runs on Swift's shared pool, beside other lookups.
     static func level(of credentials: PeerCredentials, operatorsGroup: String) -> StatusLevel {
         if credentials.uid == 0 || credentials.uid == geteuid() { return .operator }
-        guard let group = getgrnam(operatorsGroup) else { return .readOnly }
-        if credentials.gid == group.pointee.gr_gid { return .operator }
-        guard let user = getpwuid(credentials.uid).map({ String(cString: $0.pointee.pw_name) }) else {
-            return .readOnly
-        }
-        var member = group.pointee.gr_mem
-        while let name = member?.pointee {
-            if String(cString: name) == user { return .operator }
-            member = member?.advanced(by: 1)
-        }
-        return .readOnly
+        guard let operators = groupID(named: operatorsGroup) else { return .readOnly }
+        if credentials.gid == operators { return .operator }
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        var user = passwd()
+        var userResult: UnsafeMutablePointer<passwd>?
+        guard getpwuid_r(credentials.uid, &user, &buffer, buffer.count, &userResult) == 0, userResult != nil,
+            let name = user.pw_name
+        else { return .readOnly }
+        var groups = [gid_t](repeating: 0, count: 256)
+        var count = Int32(groups.count)
+        guard getgrouplist(name, user.pw_gid, &groups, &count) >= 0 else { return .readOnly }
+        return groups.prefix(Int(count)).contains(operators) ? .operator : .readOnly
+    }
+
+    /// The group's id from the group database, or nil if there is no such group.
+    static func groupID(named name: String) -> gid_t? {
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        var group = group()
+        var result: UnsafeMutablePointer<group>?
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return group.gr_gid
     }
 }

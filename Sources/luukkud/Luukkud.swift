@@ -6,7 +6,9 @@ import LuukkuLedger
 import LuukkuProtocol
 import LuukkuRelay
 import LuukkuServer
+import Metrics
 import NIOConcurrencyHelpers
+import Prometheus
 import ServiceLifecycle
 
 /// The Luukku daemon: loads and validates the configuration, opens the ledger (closing what a previous run
@@ -141,6 +143,13 @@ struct Luukkud: AsyncParsableCommand {
         }
         let logger = Logger(label: "luukkud")
         logger.info("configuration \(config): \(summary)")
+        var metrics = PrometheusMetricsFactory(registry: registry)
+        metrics.durationHistogramBuckets = [
+            "luukku_wait_seconds": ServerMetrics.waitBuckets,
+            "luukku_ledger_commit_seconds": ServerMetrics.commitBuckets,
+        ]
+        MetricsSystem.bootstrap(metrics)
+        ServerMetrics.shared.register(queues: Set(loaded.experts.flatMap(\.queues)).sorted())
         try await serve(loaded, logger: logger)
     }
 
@@ -156,6 +165,7 @@ struct Luukkud: AsyncParsableCommand {
             throw ExitCode(74)
         }
         let recovered = ledger.recovered
+        ServerMetrics.shared.interrupted(sessions: recovered.sessions)
         logger.notice(
             "ledger \(server.ledgerPath) open, run \(ledger.run)",
             metadata: [
@@ -218,12 +228,26 @@ struct Luukkud: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("luukkud: reload refused, the running configuration stays\n".utf8))
             }
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let host = server.metricsHost {
+            let metrics = MetricsService(
+                host: host, port: Int(server.metricsPort), registry: registry, broker: broker, logger: logger
+            ) { address in
+                let line = "luukkud: metrics on http://\(address.ipAddress ?? host):\(address.port ?? 0)/metrics\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+            services.append(.init(service: metrics))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
+                services: services + [
                     .init(service: WatchdogService(notifier: notifier)),
                     // Before the listener, so it is asked to stop after it: operators can watch a drain.
-                    .init(service: StatusSocket(path: server.statusSocket, broker: broker, logger: logger)),
+                    .init(
+                        service: StatusSocket(
+                            path: server.statusSocket, broker: broker, reports: ledger,
+                            timeZone: TimeZone(identifier: server.reportTimeZone) ?? .current,
+                            serviceLevelTarget: .seconds(server.serviceLevelTargetSeconds), logger: logger)),
                     .init(service: signaling, successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload),
                 ],
@@ -236,6 +260,9 @@ struct Luukkud: AsyncParsableCommand {
             throw ExitCode(70)
         }
     }
+
+    /// Where swift-metrics records, for the metrics endpoint to write out.
+    private var registry: PrometheusCollectorRegistry { PrometheusMetricsFactory.defaultRegistry }
 
     private func printError(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -55,6 +55,7 @@ final class Daemon: Sendable {
             "trustRoots": certificates.appendingPathComponent("ca.pem").path,
             "ledgerPath": ledgerPath,
             "statusSocket": directory.appendingPathComponent("luukkud.sock").path,
+            "metricsListen": "127.0.0.1:0",
         ]
         server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30, "drain": 60]
         tree["server"] = server
@@ -297,4 +298,20 @@ final class LineLog: Sendable {
         let matching = lines.filter { $0.hasPrefix(prefix) }
         return matching.count > skip ? matching[skip] : nil
     }
+}
+
+/// On a connected socket: sends `request`, then reads until the peer closes (30 s at most per read) and
+/// returns what came back.
+func exchange(_ fd: Int32, _ request: String) -> String {
+    var bound = timeval(tv_sec: 30, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
+    _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = recv(fd, &buffer, buffer.count, 0)
+        guard count > 0 else { break }
+        answer += buffer[0..<count]
+    }
+    return String(decoding: answer, as: UTF8.self)
 }

@@ -17,17 +17,7 @@ import Testing
             defer { close(fd) }
             let connected = withUnixAddress(path) { connect(fd, $0, $1) }
             guard connected == 0 else { return "connect failed: \(errno)" }
-            var bound = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
-            _ = Array((line + "\n").utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-            var answer: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4_096)
-            while true {
-                let count = recv(fd, &buffer, buffer.count, 0)
-                guard count > 0 else { break }
-                answer += buffer[0..<count]
-            }
-            return String(decoding: answer, as: UTF8.self)
+            return exchange(fd, line + "\n")
         }
     }
 
@@ -79,7 +69,7 @@ import Testing
         #expect(try await terminal.expectQueueStatus().position == 1)
 
         let help = try await Self.ask(path, "help")
-        #expect(help.contains("show queues [json]") && help.contains("Several commands on one line"))
+        #expect(help.contains("report transactions <YYYY-MM>") && help.contains("Several commands on one line"))
 
         for client in [expert, terminal] { await client.goodbye() }
         #expect(await daemon.terminate() == 0)

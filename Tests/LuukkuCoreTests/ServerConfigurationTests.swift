@@ -33,6 +33,15 @@ import Testing
         #expect(server.revokedIdentities == ["luukku:terminal:parainen"] && server.maxRequestsPerTerminal == 3)
         #expect(server.timeouts.offerAnswer == 25 && server.timeouts.drain == 600 && server.timeouts.heartbeat == 15)
         #expect(server.maxMissedOffers == 3)
+        #expect(
+            server.metricsHost == "127.0.0.1" && server.metricsPort == 9_464
+                && server.reportTimeZone == "Europe/Helsinki")
+        let reports = try Self.load(server: [
+            "metricsListen": "127.0.0.2:0", "reportTimeZone": "UTC", "serviceLevelTargetSeconds": 120,
+        ]).get().server
+        #expect(reports.metricsHost == "127.0.0.2" && reports.metricsPort == 0 && reports.reportTimeZone == "UTC")
+        #expect(reports.serviceLevelTargetSeconds == 120)
+        #expect(try Self.load(server: ["metricsListen": ""]).get().server.metricsHost == nil)
         let relay = try Self.load(server: nil, relay: ["publicAddress": "198.51.100.7"]).get().relay
         #expect(relay.publicAddress == "198.51.100.7")
     }
@@ -43,6 +52,7 @@ import Testing
                 server: [
                     "listen": "localhost:7400", "ledgerPath": "", "revokedIdentities": ["terminal:parainen"],
                     "maxConnections": 0, "maxFrameBytes": 100, "timeouts": ["heartbeat": 30, "idle": 20, "drain": 0],
+                    "metricsListen": "0.0.0.0:9464", "reportTimeZone": "Europe/Mikkeli", "serviceLevelTargetSeconds": 0,
                 ], relay: ["publicAddress": "0.0.0.0"])
         else {
             Issue.record("accepted a bad server section")
@@ -52,6 +62,7 @@ import Testing
             Set(error.issues.map(\.keyPath)) == [
                 "server.listen", "server.ledgerPath", "server.revokedIdentities[0]", "server.maxConnections",
                 "server.maxFrameBytes", "server.timeouts.idle", "server.timeouts.drain", "relay.publicAddress",
+                "server.metricsListen", "server.reportTimeZone", "server.serviceLevelTargetSeconds",
             ])
         #expect(
             error.description.contains("edited.json: server.timeouts.idle: must be longer than the heartbeat (30 s)"))
@@ -61,6 +72,7 @@ import Testing
         for (server, path) in [
             (["listen": "7400"] as [String: Any], "server.listen"),
             (["timeouts": ["answer": 5]], "server.timeouts.answer"),
+            (["metricsListen": "9464"], "server.metricsListen"),
         ] {
             guard case .failure(let error) = try Self.load(server: server) else {
                 Issue.record("accepted \(server)")

@@ -43,7 +43,27 @@ import Testing
 
     @Test func tablesAlignTheirColumns() {
         #expect(
-            StatusTable.render(["a", "bb", "c"], [["xyz", "1", "last"], ["q", "22", "z"]])
+            StatusTable.render(.text, ["a", "bb", "c"], [["xyz", "1", "last"], ["q", "22", "z"]])
                 == "a    bb  c\nxyz  1   last\nq    22  z\n")
+    }
+
+    @Test func csvQuotesOnlyWhatNeedsIt() {
+        #expect(
+            StatusTable.render(.csv, ["a", "b"], [["plain", "with,comma"], ["say \"hi\"", "line\nbreak"]])
+                == "a,b\nplain,\"with,comma\"\n\"say \"\"hi\"\"\",\"line\nbreak\"\n")
+    }
+
+    @Test func reportsTakeAMonthOrADayAndAnyFormat() {
+        #expect(
+            StatusCommand.parse("report transactions 2026-11 csv; report service-level 2026-11-24 json")
+                == [
+                    .command(.reportTransactions(month: "2026-11"), .csv),
+                    .command(.reportServiceLevel(day: "2026-11-24"), .json),
+                ])
+        #expect(StatusCommand.parse("show queues csv") == [.command(.showQueues, .csv)])
+        for wrong in ["report transactions 2026-1", "report transactions 2026-11-24", "report service-level 2026-11"] {
+            #expect(StatusCommand.parse(wrong) == [.error("unknown command '\(wrong)'; 'help' lists the commands")])
+        }
+        #expect(StatusCommand.reportTransactions(month: "2026-11").requiredLevel == .readOnly)
     }
 }

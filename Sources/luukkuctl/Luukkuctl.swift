@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The operators' command line over luukkud's status socket (docs/luukkuctl.md). Each subcommand is one
+/// status-socket command; the daemon does the work and luukkuctl prints its answer.
+@main
+struct Luukkuctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "luukkuctl",
+        abstract: "Watch and steer a running luukkud through its status socket.",
+        discussion: """
+            Every subcommand sends one status-socket command (docs/operations.md) and prints the daemon's \
+            answer: an aligned table, or JSON with --json, or CSV with --csv. The socket is \
+            $LUUKKU_STATUS_SOCKET, else /run/luukku/luukkud.sock (the systemd unit's), unless --socket names \
+            another (make run: state/luukkud.sock). Reading needs access to the socket (mode 0660); drain, \
+            undrain and kick need the operator level: root, the daemon's user or the luukku-operators group.
+
+            Exit status: 0 answered; 1 the daemon answered with an error; 64 bad usage; 69 no daemon at the \
+            socket; 77 not allowed to open the socket.
+            """,
+        subcommands: [
+            Info.self, Queues.self, Experts.self, Sessions.self, Session.self, RelayStatus.self, Report.self,
+            Drain.self, Undrain.self, Kick.self, Raw.self,
+        ])
+}
+
+/// Options every subcommand takes.
+struct SocketOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The daemon's status socket.", valueName: "path"))
+    var socket: String = ProcessInfo.processInfo.environment["LUUKKU_STATUS_SOCKET"] ?? "/run/luukku/luukkud.sock"
+
+    @Flag(help: "JSON instead of a table (snake_case keys; absent values left out).")
+    var json = false
+
+    @Flag(help: "Comma-separated values instead of a table.")
+    var csv = false
+
+    func validate() throws {
+        if json && csv { throw ValidationError("--json and --csv cannot be used together") }
+    }
+
+    /// Sends `command` with the format word the flags ask for, prints the answer, and exits as documented.
+    func run(_ command: String) throws {
+        // An argument must not smuggle in a second command (`kick 'x; drain'`): one subcommand, one command.
+        guard !command.contains(where: { $0 == ";" || $0.isNewline }) else {
+            throw ValidationError("an argument cannot hold ';' or a line break")
+        }
+        let line = command + (json ? " json" : csv ? " csv" : "")
+        let answer: String
+        do {
+            answer = try StatusClient.send(line, to: socket)
+        } catch {
+            FileHandle.standardError.write(Data("luukkuctl: \(error)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+        // The daemon ends each command's answer with an empty line; one command needs no separator.
+        let text = answer.hasSuffix("\n\n") ? String(answer.dropLast()) : answer
+        if text.hasPrefix("error: ") {
+            FileHandle.standardError.write(Data(("luukkuctl: " + text.dropFirst(7)).utf8))
+            throw ExitCode(1)
+        }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Software, uptime, connections, waiting tickets, sessions, experts online, draining.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("show info") }
+}
+
+struct Queues: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per agency and language: waiting, oldest wait, experts online and available.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("show queues") }
+}
+
+struct Experts: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per expert: agency, languages, presence, away reason, connected, session.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("show experts") }
+}
+
+struct Sessions: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Running sessions: ticket, service point, queue, expert, elapsed time, relay ports.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("show sessions") }
+}
+
+struct Session: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One running session.")
+    @Argument(help: ArgumentHelp("The session: s-12 or 12.", valueName: "id"))
+    var id: String
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("show session \(id)") }
+}
+
+struct RelayStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay", abstract: "The media relay: open sessions, free and total ports, workers, crypto.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("show relay") }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reports from the ledger, in the configured time zone (server.reportTimeZone).",
+        subcommands: [Transactions.self, ServiceLevel.self])
+
+    struct Transactions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sessions answered in a month per service point, agency and language (the compensation).")
+        @Argument(help: ArgumentHelp("The month.", valueName: "YYYY-MM"))
+        var month: String
+        @OptionGroup var options: SocketOptions
+        func run() throws { try options.run("report transactions \(month)") }
+    }
+
+    struct ServiceLevel: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "service-level",
+            abstract: "Per queue on a day: answered within the target, abandoned, average and p90 wait, handling.")
+        @Argument(help: ArgumentHelp("The day.", valueName: "YYYY-MM-DD"))
+        var day: String
+        @OptionGroup var options: SocketOptions
+        func run() throws { try options.run("report service-level \(day)") }
+    }
+}
+
+struct Drain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Close the queues for maintenance: waiting customers get QUEUE_CLOSED; sessions go on.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("drain") }
+}
+
+struct Undrain: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open the queues again after a drain.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("undrain") }
+}
+
+struct Kick: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Log an expert out; a running session ends with reason operator.")
+    @Argument(help: ArgumentHelp("The expert's id.", valueName: "expert"))
+    var expert: String
+    @OptionGroup var options: SocketOptions
+    func run() throws { try options.run("kick expert \(expert)") }
+}
+
+struct Raw: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a line of status-socket commands as written ('show info; show queues json').")
+    @Argument(help: ArgumentHelp("The line.", valueName: "commands"))
+    var line: String
+    @Option(help: ArgumentHelp("The daemon's status socket.", valueName: "path"))
+    var socket: String = ProcessInfo.processInfo.environment["LUUKKU_STATUS_SOCKET"] ?? "/run/luukku/luukkud.sock"
+    func validate() throws {
+        if line.contains("\n") { throw ValidationError("the line cannot hold a line break") }
+    }
+    func run() throws {
+        do {
+            FileHandle.standardOutput.write(Data(try StatusClient.send(line, to: socket).utf8))
+        } catch {
+            FileHandle.standardError.write(Data("luukkuctl: \(error)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A status-socket client: connects to the Unix socket, writes one line, and reads the answer until the daemon
+/// closes the connection (docs/operations.md, "Status socket").
+enum StatusClient {
+    /// Why there was no answer; each case has its exit status (sysexits.h).
+    enum Failure: Error, CustomStringConvertible {
+        case pathTooLong(String)
+        case noDaemon(String, String)
+        case notAllowed(String)
+        case io(String, String)
+
+        var description: String {
+            switch self {
+            case .pathTooLong(let path): "socket path '\(path)' is longer than 107 octets"
+            case .noDaemon(let path, let why):
+                "no luukkud at \(path) (\(why)); is it running, and is that its server.statusSocket? (--socket)"
+            case .notAllowed(let path):
+                "not allowed to open \(path): the socket is for the daemon's group; ask for the luukku-operators group"
+            case .io(let path, let why): "\(path): \(why)"
+            }
+        }
+
+        var exitCode: Int32 {
+            switch self {
+            case .pathTooLong: 64
+            case .noDaemon: 69
+            case .notAllowed: 77
+            case .io: 74
+            }
+        }
+    }
+
+    static func send(_ line: String, to path: String) throws(Failure) -> String {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw .pathTooLong(path) }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw .io(path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected != 0 {
+            let code = errno
+            if code == EACCES || code == EPERM { throw .notAllowed(path) }
+            throw .noDaemon(path, String(cString: strerror(code)))
+        }
+        let request = Array((line + "\n").utf8)
+        var written = 0
+        while written < request.count {
+            let n = request[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw .io(path, String(cString: strerror(errno))) }
+            written += n
+        }
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw .io(path, String(cString: strerror(errno))) }
+            if n == 0 { break }
+            answer.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+}
