@@ -10,7 +10,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 # plugins-good) as the real media peers of the interop tests, socat for the
 # status socket (docs/operations.md) and its test.
 SYSTEM_PACKAGES := libsrtp2-dev libssl-dev libsqlite3-dev pkg-config protobuf-compiler openssl ca-certificates \
-  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad socat
+  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad socat tmux
 
 CONFIG ?= config/luukku.example.json
 CERTS_DIR ?= certs/dev
@@ -62,7 +62,7 @@ $(CERTS_DIR)/server.pem: | deps
 run: build certs
 	@mkdir -p state
 	@echo "luukkud starts below. In other terminals, from this folder:"
-	@echo "  an expert:  .build/debug/luukku-console --expert kela-bjorn --auto-accept"
+	@echo "  an expert:  .build/debug/luukku-console --expert kela-bjorn   (full screen; --auto-accept for a scripted one)"
 	@echo "  a terminal: .build/debug/luukku-terminal request --agency kela --language sv --point parainen --feedback 5"
 	@echo "  an operator: .build/debug/luukkuctl queues --socket state/luukkud.sock   (metrics: curl 127.0.0.1:9464/metrics)"
 	@echo "  (other ids: certs/dev/*.pem; luukku-terminal --help, luukku-console --help, luukkuctl --help)"

@@ -62,4 +62,18 @@ public enum SessionDescription {
 
             """
     }
+
+    /// Latches `port` (0: any free one) and writes the receiver's SDP to `file`, mode 0600 (it holds a session
+    /// key); returns the port the receiver must listen on.
+    public static func writeReceiver(_ started: Luukku_V1_SessionStarted, to file: String, port: UInt16, title: String)
+        throws -> UInt16
+    {
+        let latched = try latch(started, port: port)
+        let text = receiver(started, port: latched, title: title)
+        guard
+            FileManager.default.createFile(
+                atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        else { throw MediaError("cannot write \(file)") }
+        return latched
+    }
 }

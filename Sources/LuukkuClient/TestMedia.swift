@@ -21,6 +21,8 @@ public struct MediaReport: Hashable, Sendable, CustomStringConvertible {
     /// Packets that failed SRTP authentication (should be none).
     public var rejected: Int = 0
 
+    public init() {}
+
     public var lossPercent: Double { expected > 0 ? Double(max(0, lost)) * 100 / Double(expected) : 0 }
 
     public var description: String {
@@ -50,6 +52,7 @@ public final class TestMedia: @unchecked Sendable {
     private let receiver: SRTPContext
     private let ssrc: UInt32
     private let stopRequested = NIOLockedValueBox(false)
+    private let live = NIOLockedValueBox(MediaReport())
 
     /// Opens the socket and the SRTP contexts for `started`.
     public init(_ started: Luukku_V1_SessionStarted) throws {
@@ -76,6 +79,9 @@ public final class TestMedia: @unchecked Sendable {
     }
 
     deinit { _ = luukku_close(fd) }
+
+    /// The figures so far, refreshed once a second while `run` streams (the console shows them live).
+    public var progress: MediaReport { live.withLockedValue { $0 } }
 
     /// Asks `run` to stop after the packet due now.
     public func stop() { stopRequested.withLockedValue { $0 = true } }
@@ -131,6 +137,10 @@ public final class TestMedia: @unchecked Sendable {
                         try send(&buffer, payloadType: Self.streamPayloadType, ssrc: ssrc, sequence: sequence)
                         sequence &+= 1
                         report.sent += 1
+                        if report.sent % Self.packetsPerSecond == 0 {
+                            let figures = Self.figures(report, statistics)
+                            live.withLockedValue { $0 = figures }
+                        }
                     }
                 } else {
                     if Duration.nanoseconds(Int64(now - start)) > probeLimit {
@@ -149,6 +159,14 @@ public final class TestMedia: @unchecked Sendable {
                 receiveAll(&buffer, &statistics, &report, &heardPeer)
             }
         }
+        report = Self.figures(report, statistics)
+        live.withLockedValue { $0 = report }
+        return report
+    }
+
+    /// The report with the RFC 3550 figures of `statistics` filled in.
+    private static func figures(_ report: MediaReport, _ statistics: RTPReceiveStatistics) -> MediaReport {
+        var report = report
         report.received = statistics.received
         report.expected = statistics.expected
         report.lost = statistics.lost

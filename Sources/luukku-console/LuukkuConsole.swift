@@ -35,6 +35,23 @@ struct LuukkuConsole: AsyncParsableCommand {
     @Option(help: "Hang up after this many seconds of media (default: wait for the customer).")
     var hangUpAfter: Int?
 
+    @Option(
+        help: ArgumentHelp("Language of the full-screen UI: fi, sv or en (default: from $LANG).", valueName: "fi|sv|en")
+    )
+    var lang: ConsoleLanguage?
+
+    @Flag(help: "No colours in the full-screen UI (as does a non-empty NO_COLOR).")
+    var noColor = false
+
+    @Flag(help: "Line mode even on a terminal.")
+    var line = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Instead of the built-in test media, write an SDP for ffplay/ffmpeg to receive the customer's media (mode 0600).",
+            valueName: "file"))
+    var sdp: String?
+
     func run() async throws {
         guard let colon = daemon.lastIndex(of: ":"), let port = Int(daemon[daemon.index(after: colon)...]) else {
             throw ValidationError("--daemon must be HOST:PORT")
@@ -51,6 +68,17 @@ struct LuukkuConsole: AsyncParsableCommand {
             say("luukku-console: \(error)")
             if case .refused = error.code { throw ExitCode(77) }
             throw ExitCode(69)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let fullScreen =
+            !line && !autoAccept && hangUpAfter == nil && isatty(STDIN_FILENO) == 1
+            && isatty(STDOUT_FILENO) == 1 && environment["TERM"] != "dumb"
+        if fullScreen {
+            let color = !noColor && (environment["NO_COLOR"] ?? "").isEmpty
+            try await FullScreenConsole(
+                connection: connection, options: self, language: lang ?? .fromEnvironment(environment), color: color
+            ).run()
+            return
         }
         let welcome = connection.welcome
         let skills = welcome.skills.map { "\($0.agency)/\($0.language)" }.joined(separator: ", ")

@@ -95,15 +95,9 @@ struct TerminalSession {
                             + "media via \(started.relayHost):\(started.relayPort)")
                     if let file = options.sdp {
                         do {
-                            let port = try SessionDescription.latch(started, port: UInt16(options.sdpPort))
-                            let text = SessionDescription.receiver(
-                                started, port: port,
+                            let port = try SessionDescription.writeReceiver(
+                                started, to: file, port: UInt16(options.sdpPort),
                                 title: "Luukku \(started.sessionID) with \(started.expertDisplayName)")
-                            // The file holds a session key: readable by this user only.
-                            guard
-                                FileManager.default.createFile(
-                                    atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-                            else { throw MediaError("cannot write \(file)") }
                             say("sdp: wrote \(file) for a receiver on port \(port); for example:")
                             say("  ffplay -protocol_whitelist file,udp,rtp,srtp,crypto \(file)")
                             if options.printSendCommand {

@@ -1,0 +1,117 @@
+import Foundation
+
+/// Draws a ``ConsoleState`` as lines of plain ANSI text for a terminal of a given size: a pure function, kept
+/// apart from the terminal handling (``RawTerminal``) and the client loop (``FullScreenConsole``).
+struct ConsoleScreen {
+    var language: ConsoleLanguage
+    var color: Bool
+    var width: Int
+    var height: Int
+
+    /// One line: its text and an SGR colour for all of it (nil: plain).
+    private struct Line {
+        var text: String
+        var style: String? = nil
+    }
+
+    /// The whole screen: cursor home, each line cleared to its end, the rest of the screen cleared.
+    func frame(_ state: ConsoleState, now: ContinuousClock.Instant) -> String {
+        let lines = render(state, now: now)
+        var out = "\u{1B}[H"
+        for line in lines.prefix(max(1, height)) {
+            out += line + "\u{1B}[K\r\n"
+        }
+        return out + "\u{1B}[J"
+    }
+
+    /// The lines, each at most `width` characters of visible text.
+    func render(_ state: ConsoleState, now: ContinuousClock.Instant) -> [String] {
+        func t(_ text: ConsoleText) -> String { text.text(language) }
+        func seconds(_ value: Int) -> String { "\(max(0, value)) \(t(.seconds))" }
+        func until(_ instant: ContinuousClock.Instant) -> Int {
+            let left = (instant - now).components
+            return Int(left.seconds) + (left.attoseconds > 0 ? 1 : 0)
+        }
+        let rule = Line(text: String(repeating: "─", count: max(0, min(width, 72))), style: "2")
+        var lines: [Line] = [
+            Line(text: t(.title), style: "1"),
+            Line(
+                text: "\(t(.expert)): \(state.displayName) (\(state.identity))  \(state.agency)  "
+                    + state.languages.joined(separator: ", ")),
+        ]
+        var presence = "\(t(.presence)): \(t(.presenceName(state.presenceText)))"
+        if state.presence == .away, let reason = state.awayReasonText { presence += " (\(t(.reasonName(reason))))" }
+        lines.append(Line(text: presence, style: Self.style(state.presenceText)))
+        lines.append(rule)
+        lines.append(Line(text: t(.queues), style: "1"))
+        if state.queues.isEmpty {
+            lines.append(Line(text: "  " + t(.noQueues)))
+        } else {
+            let header = [t(.queue), t(.waiting), t(.oldestWait), t(.availableExperts)]
+            let rows = state.queues.map {
+                ["\($0.agency)/\($0.language)", "\($0.depth)", seconds(Int($0.oldestWaitSeconds)), "\($0.available)"]
+            }
+            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+            for row in [header] + rows {
+                let padded = row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                lines.append(Line(text: "  " + padded.joined(separator: "  ")))
+            }
+        }
+        lines.append(rule)
+        var keys = t(.keysIdle)
+        if state.choosingReason {
+            lines.append(Line(text: t(.chooseReason), style: "1"))
+            for (index, reason) in ConsoleState.reasons.enumerated() {
+                lines.append(Line(text: "  \(index + 1)  \(t(.reasonName(reason.0)))"))
+            }
+            keys = "1-\(ConsoleState.reasons.count)  \(t(.cancel))"
+        } else if let offer = state.offer {
+            lines.append(Line(text: t(.offerTitle), style: color ? "1;33" : "1"))
+            lines.append(Line(text: "  \(t(.servicePoint)): \(offer.servicePoint)"))
+            let service = offer.service.isEmpty ? "" : "  \(offer.service)"
+            lines.append(Line(text: "  \(offer.agency)/\(offer.language)\(service)"))
+            let waited = Int(offer.waitedSeconds) + Int((now - offer.received).components.seconds)
+            lines.append(Line(text: "  \(t(.waited)): \(seconds(waited))"))
+            lines.append(Line(text: "  \(t(.answerIn)): \(seconds(until(offer.answerBy)))", style: "1"))
+            keys = t(.keysOffer)
+        } else if let session = state.session {
+            lines.append(Line(text: t(.sessionTitle), style: color ? "1;36" : "1"))
+            lines.append(Line(text: "  \(t(.servicePoint)): \(session.servicePoint)  \(session.language)"))
+            let elapsed = Int((now - session.started).components.seconds)
+            lines.append(Line(text: "  \(t(.elapsed)): \(elapsed / 60):\(String(format: "%02d", elapsed % 60))"))
+            let media = session.media
+            lines.append(
+                Line(
+                    text: "  \(t(.sent)) \(media.sent)  \(t(.received)) \(media.received)  "
+                        + "\(t(.lost)) \(String(format: "%.1f", media.lossPercent)) %  "
+                        + "\(t(.jitter)) \(media.jitterMicroseconds / 1_000) ms"))
+            keys = t(.keysSession)
+        } else if let wrapUp = state.wrapUp, state.presence == .wrapUp {
+            lines.append(Line(text: t(.wrapUpTitle), style: color ? "1;33" : "1"))
+            lines.append(Line(text: "  \(wrapUp.session): \(seconds(until(wrapUp.until))) \(t(.remaining))"))
+            keys = t(.keysWrapUp)
+        } else if state.presence == .away {
+            keys = t(.keysAway)
+        }
+        lines.append(rule)
+        let notice = [state.notice.map(t), state.noticeDetail.isEmpty ? nil : state.noticeDetail].compactMap { $0 }
+        lines.append(Line(text: notice.joined(separator: ": "), style: color ? "33" : nil))
+        lines.append(Line(text: "\(t(.keys)): \(keys)", style: "7"))
+        return lines.map { line in
+            let visible = String(line.text.prefix(max(0, width)))
+            guard color || line.style == "1" || line.style == "7", let style = line.style else { return visible }
+            // Without colour only bold and reverse video are kept: they carry no colour.
+            return "\u{1B}[\(style)m\(visible)\u{1B}[0m"
+        }
+    }
+
+    private static func style(_ presence: ConsoleText.Presence) -> String {
+        switch presence {
+        case .available: "1;32"
+        case .offered, .wrapUp: "1;33"
+        case .inSession: "1;36"
+        case .away: "1;31"
+        case .offline: "1"
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LuukkuClient
+import LuukkuProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The full-screen console: frames, keys, a one-second tick and window resizes in one loop that updates a
+/// ``ConsoleState`` and redraws it with ``ConsoleScreen``. The terminal is restored however the loop ends.
+struct FullScreenConsole {
+    let connection: ClientConnection
+    let options: LuukkuConsole
+    let language: ConsoleLanguage
+    let color: Bool
+
+    enum Event: Sendable {
+        case frame(Luukku_V1_Envelope)
+        case closed
+        case key(UInt8)
+        case tick
+        case resize
+        case mediaDone(MediaReport?)
+    }
+
+    func run() async throws {
+        let terminal = try RawTerminal()
+        defer { terminal.restore() }
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        Task {
+            while let frame = await connection.next() { sink.yield(.frame(frame)) }
+            sink.yield(.closed)
+        }
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(STDIN_FILENO, &byte, 1) == 1 { sink.yield(.key(byte)) }
+        }
+        let ticks = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                sink.yield(.tick)
+            }
+        }
+        defer { ticks.cancel() }
+        signal(SIGWINCH, SIG_IGN)
+        let resize = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: .global())
+        resize.setEventHandler { sink.yield(.resize) }
+        resize.resume()
+        defer { resize.cancel() }
+
+        var state = ConsoleState(welcome: connection.welcome)
+        var media: TestMedia?
+        var size = RawTerminal.size
+        func draw() {
+            let screen = ConsoleScreen(language: language, color: color, width: size.width, height: size.height)
+            terminal.write(screen.frame(state, now: .now))
+        }
+        connection.send(.setPresence(.with { $0.presence = .available }))
+        draw()
+        for await event in events {
+            switch event {
+            case .closed:
+                terminal.restore()
+                say("luukku-console: \(ConsoleText.daemonClosed.text(language))")
+                throw ExitCode(69)
+            case .tick:
+                if let running = media, state.session != nil { state.session?.media = running.progress }
+            case .resize:
+                size = RawTerminal.size
+                terminal.write("\u{1B}[2J")
+            case .mediaDone(let report):
+                if let report { state.noticeDetail = report.description }
+            case .key(let key):
+                if try await handle(key, &state) { return }
+            case .frame(let frame):
+                state.apply(frame, now: .now)
+                switch frame.message {
+                case .sessionStarted(let started):
+                    media = startMedia(started, &state, sink)
+                case .hangup:
+                    media?.stop()
+                    media = nil
+                case .presenceStatus(let status) where status.presence == .wrapUp:
+                    media?.stop()
+                    media = nil
+                case .goodbye(let goodbye):
+                    terminal.restore()
+                    say("luukku-console: the daemon said goodbye: \(goodbye.reason)")
+                    return
+                default:
+                    break
+                }
+            }
+            draw()
+        }
+    }
+
+    /// One key; true when the console should quit.
+    private func handle(_ key: UInt8, _ state: inout ConsoleState) async throws -> Bool {
+        if state.choosingReason {
+            state.choosingReason = false
+            if let digit = Int(String(UnicodeScalar(key))), (1...ConsoleState.reasons.count).contains(digit) {
+                let reason = ConsoleState.reasons[digit - 1].1
+                connection.send(
+                    .setPresence(
+                        .with {
+                            $0.presence = .away; $0.awayReason = reason
+                        }))
+            }
+            return false
+        }
+        switch key {
+        case UInt8(ascii: "q"), 3, 4:  // q, Ctrl-C, Ctrl-D
+            state.notice = .quitting
+            await connection.goodbye()
+            return true
+        case UInt8(ascii: "a"):
+            connection.send(.setPresence(.with { $0.presence = .available }))
+        case UInt8(ascii: "w"):
+            state.choosingReason = true
+        case UInt8(ascii: "y"), 13:
+            if let offer = state.offer { connection.send(.accept(.with { $0.ticketID = offer.ticket })) }
+        case UInt8(ascii: "n"):
+            if let offer = state.offer { connection.send(.decline(.with { $0.ticketID = offer.ticket })) }
+        case UInt8(ascii: "h"):
+            if let session = state.session {
+                connection.send(
+                    .hangup(
+                        .with {
+                            $0.sessionID = session.id; $0.reason = .expertEnded
+                        }))
+            }
+        case UInt8(ascii: "r"):
+            if let wrapUp = state.wrapUp { connection.send(.wrapUpDone(.with { $0.sessionID = wrapUp.session })) }
+        default:
+            break
+        }
+        return false
+    }
+
+    /// The built-in test stream, or the SDP file for ffmpeg/GStreamer with `--sdp`.
+    private func startMedia(
+        _ started: Luukku_V1_SessionStarted, _ state: inout ConsoleState,
+        _ sink: AsyncStream<Event>.Continuation
+    ) -> TestMedia? {
+        if let file = options.sdp {
+            do {
+                let port = try SessionDescription.writeReceiver(
+                    started, to: file, port: 0, title: "Luukku \(started.sessionID) \(started.servicePointName)")
+                state.notice = .sdpWritten
+                state.noticeDetail = "\(file), port \(port)"
+            } catch {
+                state.noticeDetail = "\(error)"
+            }
+            return nil
+        }
+        do {
+            let stream = try TestMedia(started)
+            Task {
+                do throws(MediaError) {
+                    sink.yield(.mediaDone(try await stream.stream(count: nil, linger: .zero)))
+                } catch {
+                    sink.yield(.mediaDone(nil))
+                }
+            }
+            return stream
+        } catch {
+            state.noticeDetail = "media: \(error)"
+            return nil
+        }
+    }
+}

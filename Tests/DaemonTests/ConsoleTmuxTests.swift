@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// luukku-console's full-screen UI in a real terminal: tmux (a Debian package `make test` installs) runs it
+/// on a pseudo-terminal, the test types keys with send-keys and reads the screen with capture-pane, while a
+/// real luukku-terminal process asks for the expert.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ConsoleTmuxTests {
+    /// A tmux server of the test's own (`-L`), so that nothing else's sessions are touched.
+    struct Tmux {
+        let server = "luukku-test-\(UUID().uuidString.prefix(8))"
+        let path: String
+
+        init() throws {
+            path = try #require(SDPInteropTests.which("tmux"), "tmux is not installed (make test installs it)")
+        }
+
+        @discardableResult
+        func run(_ arguments: [String]) async throws -> String {
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: output) }
+            let argv = [path, "-L", server] + arguments
+            // posix_spawn and waitpid on a thread of its own: with Foundation's Process the tmux client that
+            // starts the server was left a zombie and its exit never reported (Linux, Swift 6.3).
+            let status = await onThread { () -> Int32 in
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+                var cArguments = argv.map { strdup($0) } + [nil]
+                defer { for argument in cArguments { free(argument) } }
+                let environment = ProcessInfo.processInfo.environment.merging(["TERM": "xterm-256color"]) { $1 }
+                var cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+                defer { for entry in cEnvironment { free(entry) } }
+                var pid: pid_t = 0
+                guard posix_spawn(&pid, argv[0], &actions, nil, &cArguments, &cEnvironment) == 0 else { return -2 }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -3
+            }
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            #expect(status == 0, "tmux \(arguments): \(text)")
+            return text
+        }
+
+        func screen(escapes: Bool = false) async throws -> String {
+            try await run(["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", "console"])
+        }
+
+        /// Reads the screen until every text in `texts` is on it. tmux cannot tell when a program has drawn,
+        /// so this looks again every 50 ms, for at most 20 s; the screen as last seen is in the failure.
+        @discardableResult
+        func waitFor(_ texts: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+            let deadline = ContinuousClock.now + .seconds(20)
+            var last = ""
+            while ContinuousClock.now < deadline {
+                last = try await screen()
+                if texts.allSatisfy({ last.contains($0) }) { return last }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            Issue.record("the screen never showed \(texts):\n\(last)", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+
+        func keys(_ keys: String...) async throws { try await run(["send-keys", "-t", "console"] + keys) }
+    }
+
+    @Test func anExpertTakesACustomerThroughTheFullScreenConsole() async throws {
+        let daemon = try await Daemon.start()
+        let tmux = try Tmux()
+        let console = Daemon.productsDirectory.appendingPathComponent("luukku-console").path
+        let command =
+            "env -u NO_COLOR \(console) --expert kela-aino --daemon 127.0.0.1:\(daemon.port) --certs \(Daemon.certificates.path) "
+            + "--lang en; echo \"luukku-console exit status $?\"; read wait"
+        try await tmux.run(["new-session", "-d", "-s", "console", "-x", "100", "-y", "30", command])
+        defer { try? Tmux.kill(tmux.path, tmux.server) }
+
+        // Logged in and available (the console asks for it), in colour: green on the presence line.
+        try await tmux.waitFor("Expert: Aino K. (kela-aino)  kela  fi, sv", "Presence: AVAILABLE", "kela/fi")
+        let coloured = try await tmux.screen(escapes: true)
+        let presenceLine = coloured.split(separator: "\n").first { $0.contains("Presence: AVAILABLE") } ?? ""
+        #expect(presenceLine.contains("32m"), "green: \(presenceLine.debugDescription)")
+        // Away for a meeting, and back.
+        try await tmux.keys("w")
+        try await tmux.waitFor("Reason for away:", "2  meeting")
+        try await tmux.keys("2")
+        try await tmux.waitFor("Presence: AWAY (meeting)", "Keys: a available  q quit")
+        try await tmux.keys("a")
+        try await tmux.waitFor("Presence: AVAILABLE")
+
+        // A real terminal asks for Kela in Finnish; the offer shows the point, the queue and the countdown.
+        async let customer = daemon.runTerminal([
+            "--agency", "kela", "--language", "fi", "--point", "parainen", "--service", "housing-allowance",
+            "--media-seconds", "60",
+        ])
+        let offer = try await tmux.waitFor(
+            "CUSTOMER OFFERED", "Service point: Paraisten asiointipiste", "kela/fi  housing-allowance",
+            "Answer within: ", "Keys: y accept  n decline")
+        #expect(offer.contains("Presence: OFFERED"), "\(offer)")
+
+        // Accept: the session runs with media both ways.
+        try await tmux.keys("y")
+        let session = try await tmux.waitFor("SESSION RUNNING", "Presence: IN SESSION", "Elapsed: 0:0")
+        #expect(session.contains("Keys: h hang up"), "\(session)")
+        let media = try await tmux.waitFor("  sent 50  received ")
+
+        // Hang up: wrap-up with its countdown; ready ends it.
+        try await tmux.keys("h")
+        let wrapUp = try await tmux.waitFor("WRAP-UP", " remaining", "you hung up", "Keys: r ready  w away")
+        #expect(wrapUp.contains("Presence: WRAP-UP"), "\(wrapUp)\n\(media)")
+        let (status, output) = try await customer
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("the session ended: expertEnded"), "\(output)")
+        try await tmux.keys("r")
+        try await tmux.waitFor("Presence: AVAILABLE", "Keys: a available  w away  q quit")
+
+        // Quit: the terminal comes back from the alternate screen with the exit status.
+        try await tmux.keys("q")
+        let after = try await tmux.waitFor("luukku-console exit status 0")
+        #expect(!after.contains("Presence:"), "the console's screen is gone:\n\(after)")
+
+        #expect(await daemon.terminate() == 0)
+        let sessions = try await daemon.ledger().sessions()
+        #expect(sessions.map { "\($0.outcome ?? "open")/\($0.reason ?? "")" } == ["completed/expert-ended"])
+        #expect(sessions.first?.servicePoint == "parainen" && sessions.first?.expert == "kela-aino")
+    }
+}
+
+extension ConsoleTmuxTests.Tmux {
+    /// Ends the test's tmux server and whatever still runs in it.
+    static func kill(_ path: String, _ server: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["-L", server, "kill-server"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+}
