@@ -58,7 +58,8 @@ public struct TransactionRow: Codable, Hashable, Sendable {
     public let completed: Int
     public let interrupted: Int
     public let running: Int
-    /// Time in sessions that have ended, from answer to end, in whole seconds.
+    /// Time in sessions that ended normally, from answer to end, in whole seconds. Interrupted sessions are left
+    /// out: the ledger closes them at the next start, so their end time would count the outage.
     public let handlingSeconds: Int
 }
 
@@ -85,7 +86,7 @@ public struct ServiceLevelRow: Codable, Hashable, Sendable {
     /// Wait from request to answer of the answered tickets: mean and 90th percentile (nearest rank).
     public let averageWaitSeconds: Double?
     public let p90WaitSeconds: Double?
-    /// Answer to end of the sessions that have ended.
+    /// Answer to end of the sessions that ended normally (interrupted ones are left out, as in transactions).
     public let averageHandlingSeconds: Double?
 }
 
@@ -108,7 +109,7 @@ extension SQLiteLedger: LedgerReports {
                         SUM(ended_at IS NOT NULL AND outcome = 'completed') AS completed,
                         SUM(ended_at IS NOT NULL AND outcome = 'interrupted') AS interrupted,
                         SUM(ended_at IS NULL) AS running,
-                        COALESCE(SUM(ended_at - answered_at), 0) AS handling
+                        COALESCE(SUM(CASE WHEN outcome = 'completed' THEN ended_at - answered_at END), 0) AS handling
                     FROM sessions WHERE answered_at >= ? AND answered_at < ?
                     GROUP BY service_point, agency, language
                     ORDER BY service_point, agency, language
@@ -129,7 +130,8 @@ extension SQLiteLedger: LedgerReports {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT t.agency, t.language, t.requested_at, t.outcome, t.reason, s.answered_at, s.ended_at
+                    SELECT t.agency, t.language, t.requested_at, t.outcome, t.reason, s.answered_at,
+                        CASE WHEN s.outcome = 'completed' THEN s.ended_at END AS ended_at
                     FROM tickets t LEFT JOIN sessions s ON s.run = t.run AND s.stamp = t.stamp
                     WHERE t.requested_at >= ? AND t.requested_at < ?
                     ORDER BY t.agency, t.language

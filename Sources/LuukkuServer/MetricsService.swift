@@ -15,10 +15,16 @@ public final class MetricsService: Service, Sendable {
     private let broker: Broker
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
+    private let onFailure: @Sendable (String, any Error) -> Void
 
+    /// - Parameters:
+    ///   - onListening: told the bound address (port 0: the kernel's pick).
+    ///   - onFailure: told the address and the error when the port cannot be bound; the service then waits for
+    ///     shutdown without serving, and the daemon goes on.
     public init(
         host: String, port: Int, registry: PrometheusCollectorRegistry, broker: Broker, logger: Logger,
-        onListening: @escaping @Sendable (SocketAddress) -> Void
+        onListening: @escaping @Sendable (SocketAddress) -> Void,
+        onFailure: @escaping @Sendable (String, any Error) -> Void
     ) {
         self.host = host
         self.port = port
@@ -26,20 +32,32 @@ public final class MetricsService: Service, Sendable {
         self.broker = broker
         self.logger = logger
         self.onListening = onListening
+        self.onFailure = onFailure
     }
 
     public func run() async throws {
         let registry = self.registry
         let broker = self.broker
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(
-                        MetricsHandler(registry: registry, broker: broker))
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(
+                            MetricsHandler(registry: registry, broker: broker))
+                    }
                 }
-            }
-            .bind(host: host, port: port).get()
+                .bind(host: host, port: port).get()
+        } catch {
+            // Metrics are for watching the service, not part of it: a taken port must not stop the broker.
+            logger.error(
+                "metrics listener cannot bind \(host):\(port); running without /metrics",
+                metadata: ["error": "\(error)", "key": "server.metricsListen"])
+            onFailure("\(host):\(port)", error)
+            try? await gracefulShutdown()
+            return
+        }
         if let address = channel.localAddress {
             logger.info("metrics at http://\(host):\(address.port ?? 0)/metrics")
             onListening(address)

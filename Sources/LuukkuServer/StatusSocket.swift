@@ -98,9 +98,9 @@ public final class StatusSocket: Service, Sendable {
             broker.closeQueuesForMaintenance()
             return format == .json ? "{\"draining\":true}\n" : "queues closed: new requests are refused\n"
         case .undrain:
-            let opened = broker.reopenQueues()
-            if format == .json { return "{\"draining\":\(!opened)}\n" }
-            return opened ? "queues open\n" : "error: the daemon is stopping; the queues stay closed\n"
+            // A refusal is an error line in every format, so that scripts (luukkuctl --json) see it as one.
+            guard broker.reopenQueues() else { return "error: the daemon is stopping; the queues stay closed\n" }
+            return format == .json ? "{\"draining\":false}\n" : "queues open\n"
         case .showInfo:
             let info = snapshot.info
             if format == .json { return json(info) }
@@ -153,9 +153,8 @@ public final class StatusSocket: Service, Sendable {
             }
             return StatusTable.render(format, ["field", "value"], fields.map { [$0.0, $0.1] })
         case .kickExpert(let id):
-            let kicked = broker.kick(expert: id)
-            if format == .json { return "{\"kicked\":\(kicked)}\n" }
-            return kicked ? "expert \(id) logged out\n" : "error: expert \(id) is not connected\n"
+            guard broker.kick(expert: id) else { return "error: expert \(id) is not connected\n" }
+            return format == .json ? "{\"kicked\":true}\n" : "expert \(id) logged out\n"
         case .showSession(let id):
             guard let session = snapshot.sessions.first(where: { $0.id == Broker.sessionWire(id) }) else {
                 return "error: no running session \(Broker.sessionWire(id))\n"
@@ -273,14 +272,18 @@ final class StatusHandler: ChannelInboundHandler {
         answered = true
         let statusContext = self.context
         let operatorsGroup = self.operatorsGroup
-        // The answer is made off the event loop: reports read the ledger, and the group database may be
-        // remote (NSS). It comes back to the loop to be written.
-        let answer = context.eventLoop.makePromise(of: String.self)
-        credentials(context.channel).whenComplete { result in
-            answer.completeWithTask {
-                let level = (try? result.get()).map { Self.level(of: $0, operatorsGroup: operatorsGroup) } ?? .readOnly
-                return await StatusSocket.answer(line, level: level, context: statusContext)
+        // The answer is made off the event loop: the group database may be remote (NSS, sssd), so the level is
+        // looked up on NIO's blocking thread pool; reports read the ledger (async). It comes back to the loop to
+        // be written.
+        let eventLoop = context.eventLoop
+        let level = credentials(context.channel).flatMap { credentials in
+            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                Self.level(of: credentials, operatorsGroup: operatorsGroup)
             }
+        }.recover { _ in .readOnly }
+        let answer = eventLoop.makePromise(of: String.self)
+        level.whenSuccess { level in
+            answer.completeWithTask { await StatusSocket.answer(line, level: level, context: statusContext) }
         }
         answer.futureResult.assumeIsolated().whenSuccess { self.reply(context, $0) }
     }
@@ -302,29 +305,53 @@ final class StatusHandler: ChannelInboundHandler {
 
     /// Root, the daemon's own user and members of the operators' group (primary or supplementary, by the
     /// group database) are operators; anyone else may only read. Reentrant lookups (`getgrnam_r`,
-    /// `getpwuid_r`, `getgrouplist`): this runs on Swift's shared pool, beside other lookups.
+    /// `getpwuid_r`, `getgrouplist`) with buffers that grow until the entry fits, so a large group or a user in
+    /// many groups is not taken for a stranger. Blocking (NSS): called on NIO's thread pool.
     static func level(of credentials: PeerCredentials, operatorsGroup: String) -> StatusLevel {
         if credentials.uid == 0 || credentials.uid == geteuid() { return .operator }
         guard let operators = groupID(named: operatorsGroup) else { return .readOnly }
         if credentials.gid == operators { return .operator }
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        var user = passwd()
-        var userResult: UnsafeMutablePointer<passwd>?
-        guard getpwuid_r(credentials.uid, &user, &buffer, buffer.count, &userResult) == 0, userResult != nil,
-            let name = user.pw_name
-        else { return .readOnly }
-        var groups = [gid_t](repeating: 0, count: 256)
-        var count = Int32(groups.count)
-        guard getgrouplist(name, user.pw_gid, &groups, &count) >= 0 else { return .readOnly }
-        return groups.prefix(Int(count)).contains(operators) ? .operator : .readOnly
+        var found: (name: String, gid: gid_t)?
+        withGrowingBuffer { buffer in
+            var user = passwd()
+            var result: UnsafeMutablePointer<passwd>?
+            let status = getpwuid_r(credentials.uid, &user, &buffer, buffer.count, &result)
+            if status == 0, result != nil, let name = user.pw_name { found = (String(cString: name), user.pw_gid) }
+            return status
+        }
+        guard let (name, gid) = found else { return .readOnly }
+        var count: Int32 = 64
+        while count <= 65_536 {
+            var groups = [gid_t](repeating: 0, count: Int(count))
+            var asked = count
+            if getgrouplist(name, gid, &groups, &asked) >= 0 {
+                return groups.prefix(Int(asked)).contains(operators) ? .operator : .readOnly
+            }
+            count = max(asked, count * 2)  // too small: `asked` now holds how many there are
+        }
+        return .readOnly
     }
 
     /// The group's id from the group database, or nil if there is no such group.
     static func groupID(named name: String) -> gid_t? {
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        var group = group()
-        var result: UnsafeMutablePointer<group>?
-        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return group.gr_gid
+        var id: gid_t?
+        withGrowingBuffer { buffer in
+            var group = group()
+            var result: UnsafeMutablePointer<group>?
+            let status = getgrnam_r(name, &group, &buffer, buffer.count, &result)
+            if status == 0, result != nil { id = group.gr_gid }
+            return status
+        }
+        return id
+    }
+
+    /// Calls `body` with a buffer for a `get*_r` lookup, doubling it (up to 1 MiB) while the lookup says ERANGE.
+    private static func withGrowingBuffer(_ body: (inout [CChar]) -> Int32) {
+        var size = 16_384
+        while size <= 1 << 20 {
+            var buffer = [CChar](repeating: 0, count: size)
+            guard body(&buffer) == ERANGE else { return }
+            size *= 2
+        }
     }
 }

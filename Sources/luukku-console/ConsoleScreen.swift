@@ -16,12 +16,15 @@ struct ConsoleScreen {
 
     /// The whole screen: cursor home, each line cleared to its end, the rest of the screen cleared.
     func frame(_ state: ConsoleState, now: ContinuousClock.Instant) -> String {
-        let lines = render(state, now: now)
-        var out = "\u{1B}[H"
-        for line in lines.prefix(max(1, height)) {
-            out += line + "\u{1B}[K\r\n"
+        var lines = render(state, now: now)
+        // Too short a window: the queues go first. The title, the expert and the presence stay on top, and the
+        // bottom (offer, session, wrap-up or menu, then the notice and the keys) fills the rest.
+        if lines.count > height {
+            let head = lines.prefix(min(3, max(0, height)))
+            lines = Array(head) + lines.suffix(max(0, height - head.count))
         }
-        return out + "\u{1B}[J"
+        // No line break after the last line: on the bottom row it would scroll the screen.
+        return "\u{1B}[H" + lines.map { $0 + "\u{1B}[K" }.joined(separator: "\r\n") + "\u{1B}[J"
     }
 
     /// The lines, each at most `width` characters of visible text.

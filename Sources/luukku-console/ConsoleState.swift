@@ -84,6 +84,7 @@ struct ConsoleState {
                     oldestWaitSeconds: $0.oldestWaitSeconds, available: $0.expertsAvailable)
             }
         case .offer(let new):
+            choosingReason = false  // a ringing offer is never hidden behind the menu
             offer = Offer(
                 ticket: new.ticketID,
                 servicePoint: new.servicePointName.isEmpty ? new.servicePointID : new.servicePointName,

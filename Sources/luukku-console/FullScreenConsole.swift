@@ -86,9 +86,10 @@ struct FullScreenConsole {
                     media?.stop()
                     media = nil
                 case .goodbye(let goodbye):
+                    // As in line mode: the daemon sent this expert away (kicked, revoked, shutdown): exit 69.
                     terminal.restore()
                     say("luukku-console: the daemon said goodbye: \(goodbye.reason)")
-                    return
+                    throw ExitCode(69)
                 default:
                     break
                 }
@@ -99,7 +100,8 @@ struct FullScreenConsole {
 
     /// One key; true when the console should quit.
     private func handle(_ key: UInt8, _ state: inout ConsoleState) async throws -> Bool {
-        if state.choosingReason {
+        // Quitting works in the menu too.
+        if state.choosingReason, ![UInt8(ascii: "q"), 3, 4].contains(key) {
             state.choosingReason = false
             if let digit = Int(String(UnicodeScalar(key))), (1...ConsoleState.reasons.count).contains(digit) {
                 let reason = ConsoleState.reasons[digit - 1].1

@@ -187,23 +187,34 @@ struct ExpertLoop {
                     say(
                         "session \(started.sessionID) with \(started.servicePointName), \(started.language); "
                             + "media via \(started.relayHost):\(started.relayPort)")
-                    do {
-                        let stream = try TestMedia(started)
-                        media = stream
-                        Task {
-                            do throws(MediaError) {
-                                sink.yield(.media(try await stream.stream(count: nil, linger: .zero).description))
-                            } catch {
-                                sink.yield(.media("media: \(error)"))
-                            }
+                    if let file = options.sdp {
+                        do {
+                            let port = try SessionDescription.writeReceiver(
+                                started, to: file, port: 0,
+                                title: "Luukku \(started.sessionID) \(started.servicePointName)")
+                            say("sdp: wrote \(file) for a receiver on port \(port)")
+                        } catch {
+                            say("luukku-console: cannot prepare the SDP: \(error)")
                         }
-                    } catch {
-                        say("luukku-console: media cannot start (\(error)); hanging up")
-                        connection.send(
-                            .hangup(
-                                .with {
-                                    $0.sessionID = started.sessionID; $0.reason = .expertEnded
-                                }))
+                    } else {
+                        do {
+                            let stream = try TestMedia(started)
+                            media = stream
+                            Task {
+                                do throws(MediaError) {
+                                    sink.yield(.media(try await stream.stream(count: nil, linger: .zero).description))
+                                } catch {
+                                    sink.yield(.media("media: \(error)"))
+                                }
+                            }
+                        } catch {
+                            say("luukku-console: media cannot start (\(error)); hanging up")
+                            connection.send(
+                                .hangup(
+                                    .with {
+                                        $0.sessionID = started.sessionID; $0.reason = .expertEnded
+                                    }))
+                        }
                     }
                     if let seconds = options.hangUpAfter {
                         let id = started.sessionID

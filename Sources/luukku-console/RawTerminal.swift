@@ -9,11 +9,17 @@ import Synchronization
 /// once before the handlers are installed, then only read (from a signal handler: tcsetattr and write are
 /// async-signal-safe).
 nonisolated(unsafe) private var savedSettings = termios()
-/// Leaves the alternate screen and shows the cursor again.
-private let leaveScreen: [UInt8] = Array("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l".utf8)
+/// Leaves the alternate screen and shows the cursor again. A StaticString: its bytes are in the binary, so the
+/// signal handlers write them without allocating (a crash inside malloc must not deadlock the handler).
+private let leaveScreen: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"
+
+/// Writes ``leaveScreen`` with write(2) only: async-signal-safe.
+private func writeLeaveScreen() {
+    _ = Glibc.write(STDOUT_FILENO, leaveScreen.utf8Start, leaveScreen.utf8CodeUnitCount)
+}
 
 /// Puts the terminal in raw mode on the alternate screen and always puts it back: on ``restore()``, and on
-/// SIGTERM, SIGHUP and the crash signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) through handlers that
+/// SIGTERM, SIGHUP and the crash signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP) through handlers that
 /// restore the settings and then die of the same signal. Ctrl-C arrives as a key (ISIG is off) and the
 /// console quits cleanly on it.
 final class RawTerminal: Sendable {
@@ -23,11 +29,12 @@ final class RawTerminal: Sendable {
         guard tcgetattr(STDIN_FILENO, &savedSettings) == 0 else {
             throw ConsoleError("cannot read the terminal's settings: \(String(cString: strerror(errno)))")
         }
-        for signal in [SIGTERM, SIGHUP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] {
+        // SIGTRAP: Swift's runtime traps (force unwrap, bounds, precondition) on aarch64.
+        for signal in [SIGTERM, SIGHUP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             Glibc.signal(signal) { number in
                 var settings = savedSettings
                 tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings)
-                _ = leaveScreen.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                writeLeaveScreen()
                 Glibc.signal(number, SIG_DFL)
                 raise(number)
             }
@@ -56,7 +63,7 @@ final class RawTerminal: Sendable {
         guard first else { return }
         var settings = savedSettings
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings)
-        _ = leaveScreen.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        writeLeaveScreen()
     }
 
     /// Columns and rows (80x24 when the terminal cannot tell).

@@ -19,8 +19,9 @@ struct Luukkuctl: ParsableCommand {
             another (make run: state/luukkud.sock). Reading needs access to the socket (mode 0660); drain, \
             undrain and kick need the operator level: root, the daemon's user or the luukku-operators group.
 
-            Exit status: 0 answered; 1 the daemon answered with an error; 64 bad usage; 69 no daemon at the \
-            socket; 77 not allowed to open the socket.
+            Exit status: 0 answered; 1 the daemon answered with an error (for raw: any command of the line); \
+            64 bad usage; 69 no daemon at the socket; 74 an I/O error; 75 no answer within 30 s; 77 not allowed \
+            to open the socket.
             """,
         subcommands: [
             Info.self, Queues.self, Experts.self, Sessions.self, Session.self, RelayStatus.self, Report.self,
@@ -165,14 +166,20 @@ struct Raw: ParsableCommand {
     @Option(help: ArgumentHelp("The daemon's status socket.", valueName: "path"))
     var socket: String = ProcessInfo.processInfo.environment["LUUKKU_STATUS_SOCKET"] ?? "/run/luukku/luukkud.sock"
     func validate() throws {
-        if line.contains("\n") { throw ValidationError("the line cannot hold a line break") }
+        if line.contains(where: \.isNewline) { throw ValidationError("the line cannot hold a line break") }
+        // The daemon's limit (StatusSocket.maxLineBytes).
+        if line.utf8.count > 4_096 { throw ValidationError("the line is longer than 4096 bytes") }
     }
     func run() throws {
+        let answer: String
         do {
-            FileHandle.standardOutput.write(Data(try StatusClient.send(line, to: socket).utf8))
+            answer = try StatusClient.send(line, to: socket)
         } catch {
             FileHandle.standardError.write(Data("luukkuctl: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
         }
+        FileHandle.standardOutput.write(Data(answer.utf8))
+        // Each command's answer follows an empty line; any that is an error line makes the exit status 1.
+        if answer.components(separatedBy: "\n\n").contains(where: { $0.hasPrefix("error: ") }) { throw ExitCode(1) }
     }
 }

@@ -7,12 +7,14 @@ import Foundation
 /// A status-socket client: connects to the Unix socket, writes one line, and reads the answer until the daemon
 /// closes the connection (docs/operations.md, "Status socket").
 enum StatusClient {
-    /// Why there was no answer; each case has its exit status (sysexits.h).
+    /// Why there was no answer; each case has its exit status (sysexits.h: 64 usage, 69 unavailable, 74 I/O,
+    /// 75 temporary failure, 77 no permission).
     enum Failure: Error, CustomStringConvertible {
         case pathTooLong(String)
         case noDaemon(String, String)
         case notAllowed(String)
         case io(String, String)
+        case noAnswer(String)
 
         var description: String {
             switch self {
@@ -22,6 +24,8 @@ enum StatusClient {
             case .notAllowed(let path):
                 "not allowed to open \(path): the socket is for the daemon's group; ask for the luukku-operators group"
             case .io(let path, let why): "\(path): \(why)"
+            case .noAnswer(let path):
+                "no answer from luukkud at \(path) within \(StatusClient.timeoutSeconds) s; is it stuck? (journalctl -u luukkud)"
             }
         }
 
@@ -31,11 +35,17 @@ enum StatusClient {
             case .noDaemon: 69
             case .notAllowed: 77
             case .io: 74
+            case .noAnswer: 75
             }
         }
     }
 
+    /// How long one read may wait: a daemon that stops answering must not hang `watch luukkuctl sessions`.
+    static let timeoutSeconds = 30
+
     static func send(_ line: String, to path: String) throws(Failure) -> String {
+        // A daemon that closes early (a refused line) must give an error, not kill us with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -54,11 +64,15 @@ enum StatusClient {
             if code == EACCES || code == EPERM { throw .notAllowed(path) }
             throw .noDaemon(path, String(cString: strerror(code)))
         }
+        var bound = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
         let request = Array((line + "\n").utf8)
         var written = 0
         while written < request.count {
             let n = request[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
+            // EPIPE: the daemon already answered and closed (a line it refused); read what it said.
+            if n < 0, errno == EPIPE { break }
             guard n > 0 else { throw .io(path, String(cString: strerror(errno))) }
             written += n
         }
@@ -67,6 +81,7 @@ enum StatusClient {
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
+            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { throw .noAnswer(path) }
             guard n >= 0 else { throw .io(path, String(cString: strerror(errno))) }
             if n == 0 { break }
             answer.append(contentsOf: chunk[0..<n])

@@ -231,11 +231,15 @@ struct Luukkud: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let host = server.metricsHost {
             let metrics = MetricsService(
-                host: host, port: Int(server.metricsPort), registry: registry, broker: broker, logger: logger
-            ) { address in
-                let line = "luukkud: metrics on http://\(address.ipAddress ?? host):\(address.port ?? 0)/metrics\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            }
+                host: host, port: Int(server.metricsPort), registry: registry, broker: broker, logger: logger,
+                onListening: { address in
+                    let line = "luukkud: metrics on http://\(address.ipAddress ?? host):\(address.port ?? 0)/metrics\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                },
+                onFailure: { address, _ in
+                    let line = "luukkud: no metrics: cannot listen on \(address) (server.metricsListen)\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                })
             services.append(.init(service: metrics))
         }
         let group = ServiceGroup(

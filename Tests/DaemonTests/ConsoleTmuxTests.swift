@@ -68,16 +68,26 @@ import Testing
         }
 
         func keys(_ keys: String...) async throws { try await run(["send-keys", "-t", "console"] + keys) }
+
+        /// luukku-console as kela-aino in a `columns` x `rows` pane named `console`; when it exits, the pane
+        /// shows `luukku-console exit status N` and waits.
+        func startConsole(
+            _ daemon: Daemon, _ options: [String], columns: Int, rows: Int, environment: String = ""
+        ) async throws {
+            let console = Daemon.productsDirectory.appendingPathComponent("luukku-console").path
+            let command =
+                "\(environment)\(console) --expert kela-aino --daemon 127.0.0.1:\(daemon.port) "
+                + "--certs \(Daemon.certificates.path) \(options.joined(separator: " ")); "
+                + "echo \"luukku-console exit status $?\"; read wait"
+            try await run(["new-session", "-d", "-s", "console", "-x", "\(columns)", "-y", "\(rows)", command])
+        }
     }
 
     @Test func anExpertTakesACustomerThroughTheFullScreenConsole() async throws {
         let daemon = try await Daemon.start()
         let tmux = try Tmux()
-        let console = Daemon.productsDirectory.appendingPathComponent("luukku-console").path
-        let command =
-            "env -u NO_COLOR \(console) --expert kela-aino --daemon 127.0.0.1:\(daemon.port) --certs \(Daemon.certificates.path) "
-            + "--lang en; echo \"luukku-console exit status $?\"; read wait"
-        try await tmux.run(["new-session", "-d", "-s", "console", "-x", "100", "-y", "30", command])
+        // `swift test` sets NO_COLOR, which the console honours; this test wants the colours.
+        try await tmux.startConsole(daemon, ["--lang", "en"], columns: 100, rows: 30, environment: "env -u NO_COLOR ")
         defer { try? Tmux.kill(tmux.path, tmux.server) }
 
         // Logged in and available (the console asks for it), in colour: green on the presence line.
@@ -128,6 +138,51 @@ import Testing
         let sessions = try await daemon.ledger().sessions()
         #expect(sessions.map { "\($0.outcome ?? "open")/\($0.reason ?? "")" } == ["completed/expert-ended"])
         #expect(sessions.first?.servicePoint == "parainen" && sessions.first?.expert == "kela-aino")
+    }
+
+    @Test func aKickedConsoleLeavesTheScreenAndExits69() async throws {
+        let daemon = try await Daemon.start()
+        let tmux = try Tmux()
+        try await tmux.startConsole(daemon, ["--lang", "sv", "--no-color"], columns: 80, rows: 12)
+        defer { try? Tmux.kill(tmux.path, tmux.server) }
+        // Swedish, no colour, in a 12-row window.
+        let first = try await tmux.waitFor("Luukku – expertkonsol", "Status: LEDIG", "Tangenter: a ledig  w borta")
+        #expect(!(try await tmux.screen(escapes: true)).contains("32m"), "no colour with --no-color")
+        #expect(first.split(separator: "\n").count <= 12, "\(first)")
+        // The away menu is open when an operator logs the expert out. It is taller than the window: the
+        // queues give way, the title and the menu stay.
+        try await tmux.keys("w")
+        let menu = try await tmux.waitFor("Orsak till frånvaro:", "1  paus", "5  annat", "Luukku – expertkonsol")
+        #expect(!menu.contains("kela/fi"), "\(menu)")
+        let kick = try await OperatorToolsTests.luukkuctl([
+            "kick", "kela-aino", "--socket", daemon.directory.appendingPathComponent("luukkud.sock").path,
+        ])
+        #expect(kick.status == 0, "\(kick)")
+        let after = try await tmux.waitFor("luukku-console exit status 69")
+        #expect(after.contains("the daemon said goodbye: kicked") && !after.contains("Orsak"), "\(after)")
+        #expect(await daemon.terminate() == 0)
+    }
+
+    @Test func lineModeWritesTheSDPForAnOutsideReceiver() async throws {
+        let daemon = try await Daemon.start()
+        let sdp = daemon.directory.appendingPathComponent("expert.sdp")
+        let console = try RunningProcess(
+            Daemon.productsDirectory.appendingPathComponent("luukku-console").path,
+            [
+                "--expert", "kela-aino", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", Daemon.certificates.path,
+                "--auto-accept", "--sdp", sdp.path,
+            ], in: daemon.directory)
+        #expect(await console.line(startingWith: "presence: available") != nil)
+        let run = try await daemon.runTerminal(["--agency", "kela", "--language", "fi", "--media-seconds", "1"])
+        #expect(run.status == 0, "\(run.output)")
+        let wrote = await console.line(startingWith: "sdp: wrote \(sdp.path) for a receiver on port ")
+        #expect(wrote != nil, "\(console.stderr)")
+        let text = try String(contentsOf: sdp, encoding: .utf8)
+        #expect(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") && text.contains("m=video "), "\(text)")
+        let mode = try FileManager.default.attributesOfItem(atPath: sdp.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        _ = await console.stop()
+        #expect(await daemon.terminate() == 0)
     }
 }
 

@@ -229,6 +229,13 @@ import Testing
         // Outside the socket's group: the kernel refuses the connection.
         let stranger = try await Self.luukkuctl(["info", "--socket", socket], as: (65_534, 65_534))
         #expect(stranger.status == 77 && stranger.error.contains("not allowed to open"), "\(stranger)")
+        // Any error line in the answer makes the exit status 1, in JSON as in text; the rest is still printed.
+        let raw = try await Self.luukkuctl(["raw", "show info json; bogus", "--socket", socket], as: reader)
+        #expect(raw.status == 1 && raw.output.hasPrefix("{") && raw.output.contains("error: unknown command 'bogus'"))
+        let kick = try await Self.luukkuctl(["kick", "kela-aino", "--json", "--socket", socket])
+        #expect(kick.status == 1 && kick.error == "luukkuctl: expert kela-aino is not connected\n", "\(kick)")
+        let long = try await Self.luukkuctl(["raw", String(repeating: "x", count: 5_000), "--socket", socket])
+        #expect(long.status == 64 && long.error.contains("longer than 4096 bytes"), "\(long)")
         // Root is an operator.
         #expect(
             try await Self.luukkuctl(["drain", "--socket", socket]).output
@@ -273,6 +280,38 @@ import Testing
         #expect(changes == "{\"draining\":true}\n\n{\"draining\":false}\n\n{\"kicked\":true}\n\n", "\(changes)")
         _ = try await terminal.expectHangup()
         await terminal.goodbye()
+        #expect(await daemon.terminate() == 0)
+    }
+
+    @Test func aTakenMetricsPortLeavesTheDaemonServingWithoutMetrics() async throws {
+        // Something else listens on the port first.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let taken = Int(UInt16(bigEndian: address.sin_port))
+        let daemon = try await Daemon.start { tree in
+            var server = tree["server"] as? [String: Any] ?? [:]
+            server["metricsListen"] = "127.0.0.1:\(taken)"
+            tree["server"] = server
+        }
+        let line = await daemon.line(startingWith: "luukkud: no metrics")
+        #expect(line == "luukkud: no metrics: cannot listen on 127.0.0.1:\(taken) (server.metricsListen)")
+        // The broker serves all the same.
+        let info = try await Self.luukkuctl(
+            ["info", "--socket", daemon.directory.appendingPathComponent("luukkud.sock").path])
+        #expect(info.status == 0 && info.output.contains("stopping         false"), "\(info)")
+        let run = try await daemon.runTerminal(["--agency", "vero", "--language", "fi", "--cancel-after", "0"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(daemon.log.contains("metrics listener cannot bind 127.0.0.1:\(taken); running without /metrics"))
         #expect(await daemon.terminate() == 0)
     }
 }

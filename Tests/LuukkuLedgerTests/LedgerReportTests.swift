@@ -59,7 +59,8 @@ import Testing
         let day = try #require(ReportPeriod(day: "2026-11-24", timeZone: Self.helsinki))
         let base = day.start.addingTimeInterval(10 * 3_600)
         func t(_ seconds: Double) -> Date { base.addingTimeInterval(seconds) }
-        let ledger = try SQLiteLedger(path: try LedgerTests.temporaryPath(), now: t(-86_400))
+        let path = try LedgerTests.temporaryPath()
+        var ledger: SQLiteLedger! = try SQLiteLedger(path: path, now: t(-86_400))
         // 1 and 2: answered after 30 s and 90 s, 300 s sessions. 3: the customer left. 4 (sv): the queues
         // closed. 5: still waiting. 6: asked the day before, answered this day, still running. 7: December.
         try await ledger.record([Self.opened(6, "mikkeli", "fi", at: day.start.addingTimeInterval(-100))])
@@ -103,5 +104,15 @@ import Testing
             ])
         // A longer target counts the 90 s answer in.
         #expect(try await ledger.serviceLevel(in: day, target: .seconds(90)).first?.serviceLevelPercent == 66.7)
+        // A restart closes the running session as interrupted, an hour later: counted as a transaction, but its
+        // "end" is the restart, so it adds nothing to the handling time.
+        ledger = nil  // the file is locked while a ledger has it open
+        let restarted = try SQLiteLedger(path: path, now: t(3_600))
+        #expect(restarted.recovered.sessions == 2)  // 6, and 7 in December
+        #expect(
+            try await restarted.transactions(in: november).first
+                == TransactionRow(
+                    servicePoint: "mikkeli", agency: "kela", language: "fi", transactions: 2, completed: 1,
+                    interrupted: 1, running: 0, handlingSeconds: 300))
     }
 }

@@ -39,6 +39,12 @@ import Testing
         #expect(
             StatusHandler.level(of: PeerCredentials(pid: 1, uid: 0, gid: 0), operatorsGroup: "no-such-group")
                 == .operator)
+        // nobody (65534:65534) by the real group database: an operator through its primary group, else a reader.
+        let nobody = PeerCredentials(pid: 1, uid: 65_534, gid: 65_534)
+        #expect(StatusHandler.groupID(named: "nogroup") == 65_534 && StatusHandler.groupID(named: "no-such") == nil)
+        #expect(StatusHandler.level(of: nobody, operatorsGroup: "nogroup") == .operator)
+        #expect(StatusHandler.level(of: nobody, operatorsGroup: "root") == .readOnly)
+        #expect(StatusHandler.level(of: nobody, operatorsGroup: "no-such-group") == .readOnly)
     }
 
     @Test func tablesAlignTheirColumns() {
