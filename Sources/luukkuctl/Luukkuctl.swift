@@ -16,7 +16,8 @@ struct Luukkuctl: ParsableCommand {
             Every subcommand sends one status-socket command (docs/operations.md) and prints the daemon's \
             answer: an aligned table, or JSON with --json, or CSV with --csv. The socket is \
             $LUUKKU_STATUS_SOCKET, else /run/luukku/luukkud.sock (the systemd unit's), unless --socket names \
-            another (make run: state/luukkud.sock). Reading needs access to the socket (mode 0660); drain, \
+            another (make run: state/luukkud.sock); --socket, --json and --csv may come before or after the \
+            subcommand. Reading needs access to the socket (mode 0660); drain, \
             undrain and kick need the operator level: root, the daemon's user or the luukku-operators group.
 
             Exit status: 0 answered; 1 the daemon answered with an error (for raw: any command of the line); \
@@ -27,6 +28,32 @@ struct Luukkuctl: ParsableCommand {
             Info.self, Queues.self, Experts.self, Sessions.self, Session.self, RelayStatus.self, Report.self,
             Drain.self, Undrain.self, Kick.self, Raw.self,
         ])
+
+    /// `luukkuctl --socket PATH --json queues` as well as `luukkuctl queues --socket PATH --json`: the options
+    /// every subcommand takes may come before it, and are moved after it for ArgumentParser.
+    static func main() {
+        main(Array(hoistingOptions(Array(CommandLine.arguments.dropFirst()))))
+    }
+
+    static func hoistingOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--json" || first == "--csv" {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else if first == "--socket", rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--socket=") {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        return Array(rest) + leading
+    }
 }
 
 /// Options every subcommand takes.
