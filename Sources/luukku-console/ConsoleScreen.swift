@@ -16,26 +16,50 @@ struct ConsoleScreen {
 
     /// The whole screen: cursor home, each line cleared to its end, the rest of the screen cleared.
     func frame(_ state: ConsoleState, now: ContinuousClock.Instant) -> String {
-        var lines = render(state, now: now)
-        // Too short a window: the queues go first. The title, the expert and the presence stay on top, and the
-        // bottom (offer, session, wrap-up or menu, then the notice and the keys) fills the rest.
-        if lines.count > height {
-            let head = lines.prefix(min(3, max(0, height)))
-            lines = Array(head) + lines.suffix(max(0, height - head.count))
-        }
+        let lines = fitted(sections(state, now: now))
         // No line break after the last line: on the bottom row it would scroll the screen.
         return "\u{1B}[H" + lines.map { $0 + "\u{1B}[K" }.joined(separator: "\r\n") + "\u{1B}[J"
     }
 
-    /// The lines, each at most `width` characters of visible text.
+    /// The screen's four parts, each a list of finished lines.
+    struct Sections {
+        /// Title, expert, presence.
+        var head: [String]
+        /// A rule, the queues' title and table.
+        var queues: [String]
+        /// A rule and the offer, session, wrap-up or away menu (empty when there is none).
+        var body: [String]
+        /// A rule, the last event and the keys.
+        var footer: [String]
+    }
+
+    /// The parts within `height` rows. Too short a window drops the whole queue table first (never a part of
+    /// it, which would leave numbers without their headings); then the body loses its last lines; the head and
+    /// the footer stay as long as there is room for them.
+    func fitted(_ parts: Sections) -> [String] {
+        let all = parts.head + parts.queues + parts.body + parts.footer
+        if all.count <= height { return all }
+        let room = height - parts.head.count - parts.footer.count
+        if room >= 0 { return parts.head + parts.body.prefix(room) + parts.footer }
+        let both = parts.head + parts.footer
+        return Array(both.prefix(max(0, height - 2))) + both.suffix(min(2, max(0, height)))
+    }
+
+    /// All the lines, in order (for a window tall enough).
     func render(_ state: ConsoleState, now: ContinuousClock.Instant) -> [String] {
+        let parts = sections(state, now: now)
+        return parts.head + parts.queues + parts.body + parts.footer
+    }
+
+    /// The sections, each line at most `width` characters of visible text.
+    func sections(_ state: ConsoleState, now: ContinuousClock.Instant) -> Sections {
         func t(_ text: ConsoleText) -> String { text.text(language) }
         func seconds(_ value: Int) -> String { "\(max(0, value)) \(t(.seconds))" }
         func until(_ instant: ContinuousClock.Instant) -> Int {
             let left = (instant - now).components
             return Int(left.seconds) + (left.attoseconds > 0 ? 1 : 0)
         }
-        let rule = Line(text: String(repeating: "─", count: max(0, min(width, 72))), style: "2")
+        let ruleLine = Line(text: String(repeating: "─", count: max(0, min(width, 72))), style: "2")
         var lines: [Line] = [
             Line(text: t(.title), style: "1"),
             Line(
@@ -45,7 +69,8 @@ struct ConsoleScreen {
         var presence = "\(t(.presence)): \(t(.presenceName(state.presenceText)))"
         if state.presence == .away, let reason = state.awayReasonText { presence += " (\(t(.reasonName(reason))))" }
         lines.append(Line(text: presence, style: Self.style(state.presenceText)))
-        lines.append(rule)
+        let headEnd = lines.count
+        lines.append(ruleLine)
         lines.append(Line(text: t(.queues), style: "1"))
         if state.queues.isEmpty {
             lines.append(Line(text: "  " + t(.noQueues)))
@@ -60,7 +85,7 @@ struct ConsoleScreen {
                 lines.append(Line(text: "  " + padded.joined(separator: "  ")))
             }
         }
-        lines.append(rule)
+        let queuesEnd = lines.count
         var keys = t(.keysIdle)
         if state.choosingReason {
             lines.append(Line(text: t(.chooseReason), style: "1"))
@@ -96,16 +121,23 @@ struct ConsoleScreen {
         } else if state.presence == .away {
             keys = t(.keysAway)
         }
-        lines.append(rule)
+        let bodyEnd = lines.count
+        lines.append(ruleLine)
         let notice = [state.notice.map(t), state.noticeDetail.isEmpty ? nil : state.noticeDetail].compactMap { $0 }
         lines.append(Line(text: notice.joined(separator: ": "), style: color ? "33" : nil))
         lines.append(Line(text: "\(t(.keys)): \(keys)", style: "7"))
-        return lines.map { line in
+        let finished = lines.map { line in
             let visible = String(line.text.prefix(max(0, width)))
             guard color || line.style == "1" || line.style == "7", let style = line.style else { return visible }
             // Without colour only bold and reverse video are kept: they carry no colour.
             return "\u{1B}[\(style)m\(visible)\u{1B}[0m"
         }
+        // The body's rule only when there is a body: otherwise the footer's rule follows the table at once.
+        let rule = finished[headEnd]
+        let body = bodyEnd > queuesEnd ? [rule] + finished[queuesEnd..<bodyEnd] : []
+        return Sections(
+            head: Array(finished[..<headEnd]), queues: Array(finished[headEnd..<queuesEnd]), body: body,
+            footer: Array(finished[bodyEnd...]))
     }
 
     private static func style(_ presence: ConsoleText.Presence) -> String {

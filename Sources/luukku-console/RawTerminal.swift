@@ -9,13 +9,12 @@ import Synchronization
 /// once before the handlers are installed, then only read (from a signal handler: tcsetattr and write are
 /// async-signal-safe).
 nonisolated(unsafe) private var savedSettings = termios()
-/// Leaves the alternate screen and shows the cursor again. A StaticString: its bytes are in the binary, so the
-/// signal handlers write them without allocating (a crash inside malloc must not deadlock the handler).
-private let leaveScreen: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"
-
-/// Writes ``leaveScreen`` with write(2) only: async-signal-safe.
+/// Leaves the alternate screen and shows the cursor again, with write(2) only: async-signal-safe. The text is a
+/// local StaticString literal, whose bytes are in the binary: no allocation and no lazy global initialiser
+/// (a crash inside malloc must not deadlock the handler).
 private func writeLeaveScreen() {
-    _ = Glibc.write(STDOUT_FILENO, leaveScreen.utf8Start, leaveScreen.utf8CodeUnitCount)
+    let leave: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"
+    _ = Glibc.write(STDOUT_FILENO, leave.utf8Start, leave.utf8CodeUnitCount)
 }
 
 /// Puts the terminal in raw mode on the alternate screen and always puts it back: on ``restore()``, and on

@@ -17,7 +17,7 @@ struct Luukkuctl: ParsableCommand {
             answer: an aligned table, or JSON with --json, or CSV with --csv. The socket is \
             $LUUKKU_STATUS_SOCKET, else /run/luukku/luukkud.sock (the systemd unit's), unless --socket names \
             another (make run: state/luukkud.sock); --socket, --json and --csv may come before or after the \
-            subcommand. Reading needs access to the socket (mode 0660); drain, \
+            subcommand (raw takes only --socket). Reading needs access to the socket (mode 0660); drain, \
             undrain and kick need the operator level: root, the daemon's user or the luukku-operators group.
 
             Exit status: 0 answered; 1 the daemon answered with an error (for raw: any command of the line); \
@@ -52,7 +52,9 @@ struct Luukkuctl: ParsableCommand {
                 break
             }
         }
-        return Array(rest) + leading
+        // Before a `--` (after it everything is an argument); `raw` takes --socket only, and is told so.
+        let end = rest.firstIndex(of: "--") ?? rest.endIndex
+        return Array(rest[..<end]) + leading + Array(rest[end...])
     }
 }
 

@@ -44,8 +44,6 @@ enum StatusClient {
     static let timeoutSeconds = 30
 
     static func send(_ line: String, to path: String) throws(Failure) -> String {
-        // A daemon that closes early (a refused line) must give an error, not kill us with SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -54,6 +52,11 @@ enum StatusClient {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw .io(path, String(cString: strerror(errno))) }
         defer { close(fd) }
+        // Bounds connect (a Unix socket's connect waits while the daemon's backlog is full), every write and
+        // every read: a daemon that stops answering must not hang `watch luukkuctl sessions`.
+        var bound = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
@@ -62,17 +65,21 @@ enum StatusClient {
         if connected != 0 {
             let code = errno
             if code == EACCES || code == EPERM { throw .notAllowed(path) }
+            if code == EAGAIN || code == EINPROGRESS || code == EWOULDBLOCK { throw .noAnswer(path) }
             throw .noDaemon(path, String(cString: strerror(code)))
         }
-        var bound = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
         let request = Array((line + "\n").utf8)
         var written = 0
         while written < request.count {
-            let n = request[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a daemon that closes early (a refused line) gives EPIPE here, not a SIGPIPE death;
+            // SIGPIPE stays as it is for stdout (`luukkuctl sessions | head -1` ends quietly).
+            let n = request[written...].withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if n < 0, errno == EINTR { continue }
             // EPIPE: the daemon already answered and closed (a line it refused); read what it said.
             if n < 0, errno == EPIPE { break }
+            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { throw .noAnswer(path) }
             guard n > 0 else { throw .io(path, String(cString: strerror(errno))) }
             written += n
         }

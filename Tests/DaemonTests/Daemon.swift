@@ -35,6 +35,9 @@ final class Daemon: Sendable {
     private let exit: ExitBox
     private let lineWaiters: LineLog
 
+    /// The next daemon's window of relay ports, 0-24 (400 ports each in 20000-29999).
+    private static let nextPortWindow = NIOLockedValueBox(0)
+
     /// Starts luukkud with the demo configuration, changed by `adjust` (the `server` and `relay` sections are
     /// there to be changed). `ledger` reuses another daemon's file (a restart).
     static func start(
@@ -59,7 +62,17 @@ final class Daemon: Sendable {
         ]
         server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 30, "drain": 60]
         tree["server"] = server
-        tree["relay"] = ["bindAddress": "127.0.0.1", "ports": [20000, 29999], "workers": 1]
+        // Each daemon of this test run its own window of relay ports: daemons of tests running in parallel would
+        // otherwise reuse each other's freshly closed ports, and a late packet of one test's session would reach
+        // another test's leg (and be dropped there as an authentication failure).
+        let window = Self.nextPortWindow.withLockedValue { next in
+            defer { next = (next + 1) % 25 }
+            return next
+        }
+        let relayPorts = (20_000 + window * 400)...(20_000 + window * 400 + 399)
+        tree["relay"] = [
+            "bindAddress": "127.0.0.1", "ports": [relayPorts.lowerBound, relayPorts.upperBound], "workers": 1,
+        ]
         adjust(&tree)
         let configuration = directory.appendingPathComponent("luukku.json")
         try JSONSerialization.data(withJSONObject: tree).write(to: configuration)

@@ -234,7 +234,8 @@ import Testing
         // Any error line in the answer makes the exit status 1, in JSON as in text; the rest is still printed.
         let raw = try await Self.luukkuctl(["raw", "show info json; bogus", "--socket", socket], as: reader)
         #expect(raw.status == 1 && raw.output.hasPrefix("{") && raw.output.contains("error: unknown command 'bogus'"))
-        let kick = try await Self.luukkuctl(["kick", "kela-aino", "--json", "--socket", socket])
+        // Options before the subcommand are moved after it, and before a `--`.
+        let kick = try await Self.luukkuctl(["--json", "--socket", socket, "kick", "--", "kela-aino"])
         #expect(kick.status == 1 && kick.error == "luukkuctl: expert kela-aino is not connected\n", "\(kick)")
         let long = try await Self.luukkuctl(["raw", String(repeating: "x", count: 5_000), "--socket", socket])
         #expect(long.status == 64 && long.error.contains("longer than 4096 bytes"), "\(long)")

@@ -109,7 +109,9 @@ extension StatusSocketTests {
         let relay = try await Self.socat(path, "show relay; show sessions")
         let lines = relay.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("sessions ") && $0.hasSuffix(" 1") }, "\(relay)")
-        #expect(lines.contains { $0.hasPrefix("ports ") && $0.hasSuffix(" 20000-29999") }, "\(relay)")
+        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: daemon.configurationFile))
+        let ports = try #require(((configuration as? [String: Any])?["relay"] as? [String: Any])?["ports"] as? [Int])
+        #expect(lines.contains { $0.hasPrefix("ports ") && $0.hasSuffix(" \(ports[0])-\(ports[1])") }, "\(relay)")
         #expect(lines.contains { $0.hasPrefix("\(started.sessionID) ") && $0.contains(" saarijarvi ") }, "\(relay)")
 
         #expect(try await Self.socat(path, "kick expert kela-aino") == "expert kela-aino logged out\n\n")
