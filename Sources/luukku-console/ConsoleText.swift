@@ -14,26 +14,16 @@ enum ConsoleLanguage: String, CaseIterable, ExpressibleByArgument, Sendable {
 
 /// Every text the full-screen console shows, in the three languages. One table, so that a missing
 /// translation is a compile error rather than an English word in a Finnish screen.
-enum ConsoleText: CaseIterable {
+enum ConsoleText {
     case title, expert, queues, queue, waiting, oldestWait, availableExperts, presence, offerTitle, servicePoint,
         waited, answerIn, sessionTitle, elapsed, sent, received, lost, jitter, wrapUpTitle, remaining, keys,
-        keysIdle, keysAway, keysOffer, keysSession, keysWrapUp, chooseReason, cancel, seconds, noQueues, connecting,
-        sdpWritten, customerEnded, expertEnded, sessionEnded, offerWithdrawn, daemonClosed, quitting
+        keysIdle, keysAway, keysOffer, keysSession, keysWrapUp, chooseReason, cancel, seconds, noQueues, sdpWritten,
+        customerEnded, expertEnded, sessionEnded, offerWithdrawn, daemonClosed
     case presenceName(Presence)
     case reasonName(AwayReason)
 
-    enum Presence: CaseIterable { case offline, available, offered, inSession, wrapUp, away }
-    enum AwayReason: CaseIterable { case breakTime, meeting, backOffice, training, other, noAnswer }
-
-    static var allCases: [ConsoleText] {
-        [
-            .title, .expert, .queues, .queue, .waiting, .oldestWait, .availableExperts, .presence, .offerTitle,
-            .servicePoint, .waited, .answerIn, .sessionTitle, .elapsed, .sent, .received, .lost, .jitter,
-            .wrapUpTitle, .remaining, .keys, .keysIdle, .keysAway, .keysOffer, .keysSession, .keysWrapUp,
-            .chooseReason, .cancel, .seconds, .noQueues, .connecting, .sdpWritten, .customerEnded, .expertEnded,
-            .sessionEnded, .offerWithdrawn, .daemonClosed, .quitting,
-        ] + Presence.allCases.map { .presenceName($0) } + AwayReason.allCases.map { .reasonName($0) }
-    }
+    enum Presence { case offline, available, offered, inSession, wrapUp, away }
+    enum AwayReason { case breakTime, meeting, backOffice, training, other, noAnswer }
 
     /// The text in `language`.
     func text(_ language: ConsoleLanguage) -> String {
@@ -77,7 +67,6 @@ enum ConsoleText: CaseIterable {
         case .cancel: ("Esc peru", "Esc avbryt", "Esc cancel")
         case .seconds: ("s", "s", "s")
         case .noQueues: ("ei jonotietoja vielä", "inga köuppgifter ännu", "no queue figures yet")
-        case .connecting: ("yhdistetään…", "ansluter…", "connecting…")
         case .sdpWritten: ("SDP kirjoitettu", "SDP skriven", "SDP written")
         case .customerEnded: ("asiakas lopetti puhelun", "kunden lade på", "the customer hung up")
         case .expertEnded: ("lopetit puhelun", "du lade på", "you hung up")
@@ -85,7 +74,6 @@ enum ConsoleText: CaseIterable {
         case .offerWithdrawn: ("tarjous peruttu", "erbjudandet återkallat", "offer withdrawn")
         case .daemonClosed:
             ("palvelin sulki yhteyden", "servern stängde anslutningen", "the server closed the connection")
-        case .quitting: ("kirjaudutaan ulos…", "loggar ut…", "logging out…")
         case .presenceName(let presence):
             switch presence {
             case .offline: ("ei kirjautunut", "utloggad", "offline")

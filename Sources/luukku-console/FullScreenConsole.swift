@@ -115,7 +115,6 @@ struct FullScreenConsole {
         }
         switch key {
         case UInt8(ascii: "q"), 3, 4:  // q, Ctrl-C, Ctrl-D
-            state.notice = .quitting
             await connection.goodbye()
             return true
         case UInt8(ascii: "a"):
