@@ -23,29 +23,48 @@ import Testing
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: output) }
             let argv = [path, "-L", server] + arguments
-            // posix_spawn and waitpid on a thread of its own: with Foundation's Process the tmux client that
-            // starts the server was left a zombie and its exit never reported (Linux, Swift 6.3).
-            let status = await onThread { () -> Int32 in
-                var actions = posix_spawn_file_actions_t()
-                posix_spawn_file_actions_init(&actions)
-                defer { posix_spawn_file_actions_destroy(&actions) }
-                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-                posix_spawn_file_actions_adddup2(&actions, 1, 2)
-                var cArguments = argv.map { strdup($0) } + [nil]
-                defer { for argument in cArguments { free(argument) } }
-                let environment = ProcessInfo.processInfo.environment.merging(["TERM": "xterm-256color"]) { $1 }
-                var cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-                defer { for entry in cEnvironment { free(entry) } }
-                var pid: pid_t = 0
-                guard posix_spawn(&pid, argv[0], &actions, nil, &cArguments, &cEnvironment) == 0 else { return -2 }
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -3
-            }
+            let status = await onThread { Self.spawnAndWait(argv, output: output.path) }
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             #expect(status == 0, "tmux \(arguments): \(text)")
             return text
+        }
+
+        /// Runs `argv` with stdout and stderr to `output` and waits for it; its exit status.
+        ///
+        /// posix_spawn and waitpid rather than Foundation's Process: with Process the tmux client that starts
+        /// the server was left a zombie and its exit never reported (Linux, Swift 6.3). The child starts with
+        /// no blocked signals and default handlers: it would otherwise inherit the test thread's blocked
+        /// signals, and then the tmux server and the pane's shell ignore kill-server's SIGHUP and outlive the
+        /// test.
+        static func spawnAndWait(_ argv: [String], output: String) -> Int32 {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            var none = sigset_t()
+            sigemptyset(&none)
+            posix_spawnattr_setsigmask(&attributes, &none)
+            var all = sigset_t()
+            sigfillset(&all)
+            posix_spawnattr_setsigdefault(&attributes, &all)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            var cArguments = argv.map { strdup($0) } + [nil]
+            defer { for argument in cArguments { free(argument) } }
+            let environment = ProcessInfo.processInfo.environment.merging(["TERM": "xterm-256color"]) { $1 }
+            var cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer { for entry in cEnvironment { free(entry) } }
+            var pid: pid_t = 0
+            guard posix_spawn(&pid, argv[0], &actions, &attributes, &cArguments, &cEnvironment) == 0 else {
+                return -2
+            }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -3
         }
 
         func screen(escapes: Bool = false) async throws -> String {
@@ -88,7 +107,7 @@ import Testing
         let tmux = try Tmux()
         // `swift test` sets NO_COLOR, which the console honours; this test wants the colours.
         try await tmux.startConsole(daemon, ["--lang", "en"], columns: 100, rows: 30, environment: "env -u NO_COLOR ")
-        defer { try? Tmux.kill(tmux.path, tmux.server) }
+        defer { Tmux.kill(tmux.path, tmux.server) }
 
         // Logged in and available (the console asks for it), in colour: green on the presence line.
         try await tmux.waitFor("Expert: Aino K. (kela-aino)  kela  fi, sv", "Presence: AVAILABLE", "kela/fi")
@@ -144,7 +163,7 @@ import Testing
         let daemon = try await Daemon.start()
         let tmux = try Tmux()
         try await tmux.startConsole(daemon, ["--lang", "sv", "--no-color"], columns: 80, rows: 13)
-        defer { try? Tmux.kill(tmux.path, tmux.server) }
+        defer { Tmux.kill(tmux.path, tmux.server) }
         // Swedish, no colour, in a 13-row window.
         let first = try await tmux.waitFor("Luukku – expertkonsol", "Status: LEDIG", "Tangenter: a ledig  w borta")
         #expect(!(try await tmux.screen(escapes: true)).contains("32m"), "no colour with --no-color")
@@ -189,13 +208,10 @@ import Testing
 
 extension ConsoleTmuxTests.Tmux {
     /// Ends the test's tmux server and whatever still runs in it.
-    static func kill(_ path: String, _ server: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-L", server, "kill-server"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+    static func kill(_ path: String, _ server: String) {
+        _ = spawnAndWait([path, "-L", server, "kill-server"], output: "/dev/null")
+        // The server's socket file, which a killed server leaves behind.
+        let directory = ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp"
+        unlink("\(directory)/tmux-\(getuid())/\(server)")
     }
 }
