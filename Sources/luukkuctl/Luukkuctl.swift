@@ -58,10 +58,25 @@ struct Luukkuctl: ParsableCommand {
     }
 }
 
-/// Options every subcommand takes.
-struct SocketOptions: ParsableArguments {
+/// The socket option, which every subcommand takes (`raw` only this one).
+struct SocketOption: ParsableArguments {
     @Option(help: ArgumentHelp("The daemon's status socket.", valueName: "path"))
     var socket: String = ProcessInfo.processInfo.environment["LUUKKU_STATUS_SOCKET"] ?? "/run/luukku/luukkud.sock"
+
+    /// The daemon's answer to `line`; on failure the reason is printed and the exit status thrown.
+    func ask(_ line: String) throws -> String {
+        do {
+            return try StatusClient.send(line, to: socket)
+        } catch {
+            FileHandle.standardError.write(Data("luukkuctl: \(error)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+}
+
+/// Options every subcommand but `raw` takes.
+struct SocketOptions: ParsableArguments {
+    @OptionGroup var connection: SocketOption
 
     @Flag(help: "JSON instead of a table (snake_case keys; absent values left out).")
     var json = false
@@ -79,14 +94,7 @@ struct SocketOptions: ParsableArguments {
         guard !command.contains(where: { $0 == ";" || $0.isNewline }) else {
             throw ValidationError("an argument cannot hold ';' or a line break")
         }
-        let line = command + (json ? " json" : csv ? " csv" : "")
-        let answer: String
-        do {
-            answer = try StatusClient.send(line, to: socket)
-        } catch {
-            FileHandle.standardError.write(Data("luukkuctl: \(error)\n".utf8))
-            throw ExitCode(error.exitCode)
-        }
+        let answer = try connection.ask(command + (json ? " json" : csv ? " csv" : ""))
         // The daemon ends each command's answer with an empty line; one command needs no separator.
         let text = answer.hasSuffix("\n\n") ? String(answer.dropLast()) : answer
         if text.hasPrefix("error: ") {
@@ -192,21 +200,14 @@ struct Raw: ParsableCommand {
         abstract: "Send a line of status-socket commands as written ('show info; show queues json').")
     @Argument(help: ArgumentHelp("The line.", valueName: "commands"))
     var line: String
-    @Option(help: ArgumentHelp("The daemon's status socket.", valueName: "path"))
-    var socket: String = ProcessInfo.processInfo.environment["LUUKKU_STATUS_SOCKET"] ?? "/run/luukku/luukkud.sock"
+    @OptionGroup var connection: SocketOption
     func validate() throws {
         if line.contains(where: \.isNewline) { throw ValidationError("the line cannot hold a line break") }
         // The daemon's limit (StatusSocket.maxLineBytes).
         if line.utf8.count > 4_096 { throw ValidationError("the line is longer than 4096 bytes") }
     }
     func run() throws {
-        let answer: String
-        do {
-            answer = try StatusClient.send(line, to: socket)
-        } catch {
-            FileHandle.standardError.write(Data("luukkuctl: \(error)\n".utf8))
-            throw ExitCode(error.exitCode)
-        }
+        let answer = try connection.ask(line)
         FileHandle.standardOutput.write(Data(answer.utf8))
         // Each command's answer follows an empty line; any that is an error line makes the exit status 1.
         if answer.components(separatedBy: "\n\n").contains(where: { $0.hasPrefix("error: ") }) { throw ExitCode(1) }

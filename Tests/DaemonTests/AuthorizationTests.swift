@@ -16,20 +16,12 @@ import Testing
         terminal.send(.accept(.with { $0.ticketID = "t-1" }))
         #expect(try await terminal.expectError().code == .forbidden)
         // The connection stays usable for what a terminal may do.
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "vero"; $0.language = "fi"
-                }))
+        terminal.requestService("vero", "fi")
         let status = try await terminal.expectQueueStatus()
         #expect(status.ticketID.hasPrefix("t-") && status.agency == "vero")
         // And an expert cannot request service.
         let expert = try await daemon.connect("expert-vero-eero")
-        expert.send(
-            .requestService(
-                .with {
-                    $0.agency = "vero"; $0.language = "fi"
-                }))
+        expert.requestService("vero", "fi")
         #expect(try await expert.expectError().code == .forbidden)
         await terminal.goodbye()
         await expert.goodbye()
@@ -43,11 +35,7 @@ import Testing
         let vero = try await daemon.connect("expert-vero-eero")
         try await vero.becomeAvailable()
         let terminal = try await daemon.connect("terminal-mikkeli")
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        terminal.requestService("kela", "fi")
         let offer = try await kela.expectOffer()
         #expect(offer.agency == "kela")
 

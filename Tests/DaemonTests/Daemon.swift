@@ -183,27 +183,51 @@ final class Daemon: Sendable {
     /// The ledger, opened after the daemon exited (the file lock allows one process at a time).
     func ledger() throws -> SQLiteLedger { try SQLiteLedger(path: ledgerPath) }
 
-    /// Runs luukku-terminal against this daemon and returns its exit status and stdout.
+    /// Runs luukku-terminal against this daemon and returns its exit status and its output (stdout and stderr).
     func runTerminal(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let output = directory.appendingPathComponent("terminal-\(UUID().uuidString).out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let process = Process()
-        process.executableURL = Self.productsDirectory.appendingPathComponent("luukku-terminal")
-        process.arguments = ["request", "--daemon", "127.0.0.1:\(port)", "--certs", Self.certificates.path] + arguments
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = process.standardOutput
-        process.standardInput = FileHandle.nullDevice
-        let exit = ExitBox()
-        process.terminationHandler = { exit.set($0.terminationStatus) }
-        try process.run()
-        let pid = process.processIdentifier
-        let status = await withTaskCancellationHandler {
-            await exit.wait()
-        } onCancel: {
-            kill(pid, SIGKILL)  // a failed or timed-out test leaves no terminal behind
-        }
-        return (status, try String(contentsOf: output, encoding: .utf8))
+        let run = try await runProcess(
+            Self.productsDirectory.appendingPathComponent("luukku-terminal").path,
+            ["request", "--daemon", "127.0.0.1:\(port)", "--certs", Self.certificates.path] + arguments,
+            errorsToOutput: true)
+        return (run.status, run.output)
     }
+}
+
+/// Runs a program to its end: `input` on its stdin (none: /dev/null), stdout and stderr read back from files
+/// (stderr into the output with `errorsToOutput`). A cancelled test (its time limit) kills the program, so no
+/// failed test leaves one behind.
+func runProcess(_ executable: String, _ arguments: [String], input: String? = nil, errorsToOutput: Bool = false)
+    async throws -> (status: Int32, output: String, error: String)
+{
+    let directory = FileManager.default.temporaryDirectory
+    let name = URL(fileURLWithPath: executable).lastPathComponent
+    let output = directory.appendingPathComponent("\(name)-\(UUID().uuidString).out")
+    let error = directory.appendingPathComponent("\(name)-\(UUID().uuidString).err")
+    for file in [output, error] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+    defer { for file in [output, error] { try? FileManager.default.removeItem(at: file) } }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = try FileHandle(forWritingTo: output)
+    process.standardError = errorsToOutput ? process.standardOutput : try FileHandle(forWritingTo: error)
+    let stdin = input.map { _ in Pipe() }
+    process.standardInput = stdin ?? FileHandle.nullDevice
+    let exit = ExitBox()
+    process.terminationHandler = { exit.set($0.terminationStatus) }
+    try process.run()
+    if let stdin, let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
+    let pid = process.processIdentifier
+    let status = await withTaskCancellationHandler {
+        await exit.wait()
+    } onCancel: {
+        kill(pid, SIGKILL)
+    }
+    return (
+        status, try String(contentsOf: output, encoding: .utf8), try String(contentsOf: error, encoding: .utf8)
+    )
 }
 
 /// A process's exit status, awaited without polling. A waiting task that is cancelled (a test's time limit)

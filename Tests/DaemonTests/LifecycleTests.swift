@@ -16,11 +16,7 @@ import Testing
         let expert = try await daemon.connect(name)
         try await expert.becomeAvailable()
         let terminal = try await daemon.connect(point)
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        terminal.requestService("kela", "fi")
         let offer = try await expert.expectOffer()
         expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
         let expertStarted = try await expert.expectSessionStarted()
@@ -32,11 +28,7 @@ import Testing
         let (terminal, expert, started, _) = try await Self.session(
             daemon, point: "terminal-parainen", expert: "expert-kela-aino")
         let waiting = try await daemon.connect("terminal-mikkeli")
-        let request = waiting.send(
-            .requestService(
-                .with {
-                    $0.agency = "vero"; $0.language = "fi"
-                }))
+        let request = waiting.requestService("vero", "fi")
         let ticket = try await waiting.expectQueueStatus()
         #expect(ticket.position == 1)
         _ = request
@@ -45,11 +37,7 @@ import Testing
         let closed = try await waiting.expectTicketClosed()
         #expect(closed.ticketID == ticket.ticketID && closed.reason == .queueClosed)
         // No new requests while draining; the running session goes on.
-        waiting.send(
-            .requestService(
-                .with {
-                    $0.agency = "vero"; $0.language = "fi"
-                }))
+        waiting.requestService("vero", "fi")
         #expect(try await waiting.expectError().code == .queueClosed)
         terminal.send(.ping(.with { $0.nonce = 7 }))
         _ = try await terminal.expect("Pong") { frame -> UInt64? in
@@ -176,11 +164,7 @@ import Testing
         let traffic = Task {
             defer { told.stop() }
             while true {
-                let id = busy.send(
-                    .requestService(
-                        .with {
-                            $0.agency = "vero"; $0.language = "sv"
-                        }))
+                let id = busy.requestService("vero", "sv")
                 guard case .queueStatus(let status)? = await answer(id)?.message else { return }
                 told.tickets.withLockedValue { $0.append(status.ticketID) }
                 let cancel = busy.send(.cancelRequest(.with { $0.ticketID = status.ticketID }))

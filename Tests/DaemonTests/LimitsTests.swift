@@ -24,29 +24,17 @@ import Testing
         let terminal = try await daemon.connect("terminal-parainen")
         #expect(terminal.welcome.limits.maxOpenRequests == 2)
         for language in ["fi", "sv"] {
-            terminal.send(
-                .requestService(
-                    .with {
-                        $0.agency = "vero"; $0.language = language
-                    }))
+            terminal.requestService("vero", language)
             _ = try await terminal.expectQueueStatus()
         }
-        let third = terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        let third = terminal.requestService("kela", "fi")
         let error = try await terminal.expect("Error") { frame -> Luukku_V1_Error? in
             if case .error(let error) = frame.message, frame.correlationID == third { return error }
             return nil
         }
         #expect(error.code == .tooManyRequests && !error.fatal)
         // Bad requests get their own codes.
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "nasa"; $0.language = "fi"
-                }))
+        terminal.requestService("nasa", "fi")
         #expect(try await terminal.expectError().code == .unknownAgency)
         await terminal.goodbye()
         #expect(await daemon.terminate() == 0)
@@ -127,11 +115,7 @@ import Testing
         let error = try await silent.expectError()
         #expect(error.code == .heartbeatTimeout && error.fatal)
         #expect(await silent.next() == nil)  // closed by the server, so it no longer counts below
-        pinging.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        pinging.requestService("kela", "fi")
         #expect(try await pinging.expectQueueStatus().agency == "kela")
 
         // At the connection cap (3: the pinging one and these two; the server closed the silent one itself, so
@@ -151,11 +135,7 @@ import Testing
     @Test func sighupReloadsRevocationsAndRefusesABrokenFile() async throws {
         let daemon = try await Daemon.start()
         let terminal = try await daemon.connect("terminal-oulu-kiiminki")
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "vero"; $0.language = "fi"
-                }))
+        terminal.requestService("vero", "fi")
         _ = try await terminal.expectQueueStatus()
         let bystander = try await daemon.connect("terminal-parainen")
 
@@ -181,11 +161,7 @@ import Testing
         try Data("{ not json".utf8).write(to: daemon.configurationFile)
         daemon.signal(SIGHUP)
         #expect(await daemon.line(startingWith: "luukkud: reload refused") != nil)
-        bystander.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "sv"
-                }))
+        bystander.requestService("kela", "sv")
         #expect(try await bystander.expectQueueStatus().agency == "kela")
         await bystander.goodbye()
         #expect(await daemon.terminate() == 0)

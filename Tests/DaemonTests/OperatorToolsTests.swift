@@ -14,31 +14,11 @@ import Testing
     static func luukkuctl(_ arguments: [String], as credentials: (uid: Int, gid: Int)? = nil) async throws -> (
         status: Int32, output: String, error: String
     ) {
-        let directory = FileManager.default.temporaryDirectory
-        let output = directory.appendingPathComponent("luukkuctl-\(UUID().uuidString).out")
-        let error = directory.appendingPathComponent("luukkuctl-\(UUID().uuidString).err")
-        for file in [output, error] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
-        defer { for file in [output, error] { try? FileManager.default.removeItem(at: file) } }
         let luukkuctl = Daemon.productsDirectory.appendingPathComponent("luukkuctl").path
-        let process = Process()
-        if let credentials {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments =
-                ["--reuid=\(credentials.uid)", "--regid=\(credentials.gid)", "--clear-groups", luukkuctl] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: luukkuctl)
-            process.arguments = arguments
-        }
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = try FileHandle(forWritingTo: error)
-        process.standardInput = FileHandle.nullDevice
-        let exit = ExitBox()
-        process.terminationHandler = { exit.set($0.terminationStatus) }
-        try process.run()
-        let status = await exit.wait()
-        return (
-            status, try String(contentsOf: output, encoding: .utf8), try String(contentsOf: error, encoding: .utf8)
-        )
+        guard let credentials else { return try await runProcess(luukkuctl, arguments) }
+        return try await runProcess(
+            "/usr/bin/setpriv",
+            ["--reuid=\(credentials.uid)", "--regid=\(credentials.gid)", "--clear-groups", luukkuctl] + arguments)
     }
 
     /// An expert that takes `count` customers one after the other: accept, send test media until the

@@ -93,6 +93,16 @@ extension ClientConnection {
         }
     }
 
+    /// Sends RequestService for `agency` in `language`; its correlation id.
+    @discardableResult
+    func requestService(_ agency: String, _ language: String) -> UInt64 {
+        send(
+            .requestService(
+                .with {
+                    $0.agency = agency; $0.language = language
+                }))
+    }
+
     /// Logs an expert in and makes it available.
     func becomeAvailable() async throws {
         send(.setPresence(.with { $0.presence = .available }))

@@ -10,11 +10,7 @@ import Testing
     static func request(_ client: ClientConnection, _ agency: String, _ language: String) async throws
         -> Luukku_V1_QueueStatus
     {
-        let id = client.send(
-            .requestService(
-                .with {
-                    $0.agency = agency; $0.language = language
-                }))
+        let id = client.requestService(agency, language)
         return try await client.expect("the request's QueueStatus") { frame in
             if frame.correlationID == id, case .queueStatus(let status) = frame.message { return status }
             if frame.correlationID == id, case .error(let error) = frame.message {

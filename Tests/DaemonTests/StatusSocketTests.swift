@@ -27,11 +27,7 @@ import Testing
         let expert = try await daemon.connect("expert-vero-eero")
         _ = try await expert.expectPresence(.away)
         let terminal = try await daemon.connect("terminal-parainen")
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        terminal.requestService("kela", "fi")
         let ticket = try await terminal.expectQueueStatus()
 
         let answer = try await Self.ask(path, "show info; show queues json;show experts ; bogus thing")
@@ -54,18 +50,10 @@ import Testing
         #expect(try await Self.ask(path, "drain") == "queues closed: new requests are refused\n\n")
         let closed = try await terminal.expectTicketClosed()
         #expect(closed.ticketID == ticket.ticketID && closed.reason == .queueClosed)
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        terminal.requestService("kela", "fi")
         #expect(try await terminal.expectError().code == .queueClosed)
         #expect(try await Self.ask(path, "undrain; show info json").hasPrefix("queues open\n\n{"))
-        terminal.send(
-            .requestService(
-                .with {
-                    $0.agency = "kela"; $0.language = "fi"
-                }))
+        terminal.requestService("kela", "fi")
         #expect(try await terminal.expectQueueStatus().position == 1)
 
         let help = try await Self.ask(path, "help")
@@ -81,23 +69,9 @@ extension StatusSocketTests {
     /// The line through socat, as an operator types it (`echo LINE | socat - UNIX-CONNECT:PATH`).
     static func socat(_ path: String, _ line: String) async throws -> String {
         let socat = try #require(SDPInteropTests.which("socat"), "socat is not installed (make test installs it)")
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("socat-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: socat)
-        process.arguments = ["-", "UNIX-CONNECT:\(path)"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = FileHandle.nullDevice
-        let exit = ExitBox()
-        process.terminationHandler = { exit.set($0.terminationStatus) }
-        try process.run()
-        input.fileHandleForWriting.write(Data((line + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        #expect(await exit.wait() == 0)
-        return try String(contentsOf: output, encoding: .utf8)
+        let run = try await runProcess(socat, ["-", "UNIX-CONNECT:\(path)"], input: line + "\n")
+        #expect(run.status == 0, "\(run.error)")
+        return run.output
     }
 
     @Test func showRelayAndKickAnExpertOutOfARunningSession() async throws {
