@@ -6,11 +6,13 @@ export PATH := $(PATH):/opt/swift/usr/bin
 
 # Debian packages: libsrtp2 and OpenSSL for the relay, SQLite for the ledger (GRDB), pkg-config to find
 # them, protoc for `make proto`, openssl for the development certificates,
-# ffmpeg and GStreamer (srtpenc/srtpdec are in plugins-bad, vp8enc in
-# plugins-good) as the real media peers of the interop tests, socat for the
-# status socket (docs/operations.md) and its test.
+# GStreamer for the clients' media (docs/media.md: gst-launch-1.0 in tools; vp8enc, opus, v4l2src, pulsesrc,
+# videoanalyse, spectrum in base and good; kmssink, webrtcdsp, srtpenc/srtpdec in bad; ximagesink for
+# autovideosink's window in -x; alsasrc/alsasink where no PulseAudio runs in -alsa), ffmpeg and GStreamer as
+# the real media peers of the interop tests, socat for the status socket (docs/operations.md) and its test.
 SYSTEM_PACKAGES := libsrtp2-dev libssl-dev libsqlite3-dev pkg-config protobuf-compiler openssl ca-certificates \
-  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad socat tmux
+  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+  gstreamer1.0-x gstreamer1.0-alsa socat tmux
 
 CONFIG ?= config/luukku.example.json
 CERTS_DIR ?= certs/dev
@@ -25,7 +27,7 @@ DESTDIR ?=
 BIN_DIR ?= .build/release
 UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: help deps build docs-luukkuctl run test install install-files test-tsan stress bench-matcher bench-relay lint format proto fuzz model certs clean
+.PHONY: help deps build docs-luukkuctl run test install install-files test-tsan stress bench-matcher bench-relay bench-media lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud (prints client commands)"
@@ -34,6 +36,7 @@ help:
 	@echo "make stress     the concurrent matcher stress and ordering tests in their long mode (millions of operations)"
 	@echo "make bench-matcher  lock-free matcher vs locked and actor baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
 	@echo "make bench-relay  our SRTP relay (GCM, AES-CM) vs rtpengine and a bare forwarder, pinned; writes docs/benchmarks.md"
+	@echo "make bench-media  one 640x360 VP8 + Opus session both ways through the local daemon: fps, CPU, latency; writes docs/benchmarks.md"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
@@ -64,6 +67,7 @@ run: build certs
 	@echo "luukkud starts below. In other terminals, from this folder:"
 	@echo "  an expert:  .build/debug/luukku-console --expert kela-bjorn   (full screen; --auto-accept for a scripted one)"
 	@echo "  a terminal: .build/debug/luukku-terminal request --agency kela --language sv --point parainen --feedback 5"
+	@echo "  each sees and hears the other (camera and microphone, else a test pattern and tone; docs/media.md)"
 	@echo "  an operator: .build/debug/luukkuctl queues --socket state/luukkud.sock   (metrics: curl 127.0.0.1:9464/metrics)"
 	@echo "  (other ids: certs/dev/*.pem; luukku-terminal --help, luukku-console --help, luukkuctl --help)"
 	.build/debug/luukkud --config $(CONFIG)
@@ -88,6 +92,9 @@ bench-matcher: deps
 # Installs rtpengine-daemon (the comparison) itself; about 5 minutes.
 bench-relay: deps
 	Benchmarks/bench-relay
+
+bench-media: deps
+	Benchmarks/bench-media
 
 stress: deps
 	swift build --build-tests
@@ -153,7 +160,7 @@ install-files:
 	install -m 0644 systemd/luukkud.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/luukkud.conf
 	install -m 0644 systemd/luukkud.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/luukkud.conf
 	install -m 0644 docs/server.md docs/configuration.md docs/protocol.md docs/ledger.md docs/relay.md docs/terminal.md \
-	  docs/operations.md docs/luukkuctl.md ops/grafana/luukku-dashboard.json $(DESTDIR)$(PREFIX)/share/doc/luukku/
+	  docs/media.md docs/operations.md docs/luukkuctl.md ops/grafana/luukku-dashboard.json $(DESTDIR)$(PREFIX)/share/doc/luukku/
 	install -m 0644 config/luukku.example.json $(DESTDIR)$(PREFIX)/share/luukku/
 
 docs-luukkuctl: build

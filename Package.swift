@@ -111,15 +111,27 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // The client library of luukku-terminal (and later luukku-console): TLS connection, the protocol's
-        // client side, built-in SRTP test media and SDP files for ffmpeg/GStreamer.
+        // The client library of luukku-terminal and luukku-console: the TLS connection and the protocol's
+        // client side.
         .target(
             name: "LuukkuClient",
             dependencies: [
-                "LuukkuCore", "LuukkuProtocol", "LuukkuRelay", "CRelayIO",
+                "LuukkuCore", "LuukkuProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The clients' media (docs/media.md): the UDP socket and SRTP in process, one gst-launch-1.0 child for
+        // capture, encoding, decoding and playout over RFC 4571 pipes; the synthetic test stream; SDP files.
+        .target(
+            name: "LuukkuMedia",
+            dependencies: [
+                "LuukkuCore", "LuukkuProtocol", "LuukkuRelay", "CRelayIO",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
@@ -140,11 +152,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // The expert's console, line mode for now (issue 6 adds the full-screen UI).
+        // The expert's console: full screen on a terminal, line mode for scripts.
         .executableTarget(
             name: "luukku-console",
             dependencies: [
-                "LuukkuClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "LuukkuClient", "LuukkuMedia", "LuukkuCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
@@ -160,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "luukku-terminal",
             dependencies: [
-                "LuukkuClient", "LuukkuCore",
+                "LuukkuClient", "LuukkuMedia", "LuukkuCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -173,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "luukku-bench-matcher",
             dependencies: [
-                "LuukkuMatching", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                "LuukkuCore", "LuukkuMatching", .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/MatcherBenchmark",
             swiftSettings: strictSettings
@@ -184,13 +197,19 @@ let package = Package(
         .executableTarget(
             name: "luukku-bench-relay",
             dependencies: [
-                "LuukkuRelay", "CRelayIO", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                "LuukkuCore", "LuukkuRelay", "CRelayIO", .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/RelayBenchmark",
             swiftSettings: strictSettings
         ),
 
         .testTarget(name: "LuukkuCoreTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+        // The media engine's parts without a network, and its pipeline run by a real gst-launch-1.0.
+        .testTarget(
+            name: "LuukkuMediaTests",
+            dependencies: ["LuukkuMedia", "LuukkuCore", "LuukkuProtocol", "LuukkuRelay"],
+            swiftSettings: strictSettings
+        ),
         // LuukkuServer's state machines without a network.
         .testTarget(
             name: "LuukkuServerTests", dependencies: ["LuukkuServer", "LuukkuCore", "LuukkuProtocol"],
@@ -211,10 +230,11 @@ let package = Package(
             dependencies: ["LuukkuLedger", "LuukkuCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "LuukkuMatchingTests", dependencies: ["LuukkuMatching"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LuukkuMatchingTests", dependencies: ["LuukkuCore", "LuukkuMatching"], swiftSettings: strictSettings),
         .testTarget(
             name: "CSRTPTests",
-            dependencies: ["CSRTP", "CSRTPOpenSSL", "LuukkuRelay"],
+            dependencies: ["CSRTP", "CSRTPOpenSSL", "LuukkuCore", "LuukkuRelay"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -223,14 +243,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The relay between real ffmpeg and GStreamer processes (Debian packages the Makefile installs).
-        .testTarget(name: "InteropTests", dependencies: ["LuukkuRelay", "CRelayIO"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "InteropTests", dependencies: ["LuukkuCore", "LuukkuRelay", "CRelayIO"], swiftSettings: strictSettings
+        ),
         // luukkud end to end (docs/server.md): real daemon processes, real TLS, real relay and SQLite ledger,
         // luukku-terminal as a real process and experts through LuukkuClient.
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "LuukkuClient", "LuukkuLedger", "LuukkuProtocol", "LuukkuCore",
+                "LuukkuClient", "LuukkuMedia", "LuukkuLedger", "LuukkuProtocol", "LuukkuCore",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

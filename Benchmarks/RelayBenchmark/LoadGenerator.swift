@@ -2,6 +2,7 @@ import CRelayIO
 import Foundation
 import Glibc
 import Histogram
+import LuukkuCore
 import LuukkuRelay
 import Synchronization
 

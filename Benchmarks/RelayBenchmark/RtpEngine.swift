@@ -1,6 +1,7 @@
 import CRelayIO
 import Foundation
 import Glibc
+import LuukkuCore
 import LuukkuRelay
 
 /// Sets up calls on rtpengine through its ng control protocol (bencoded dictionaries over UDP, each message

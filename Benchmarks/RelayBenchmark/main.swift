@@ -16,6 +16,7 @@
 import CRelayIO
 import Foundation
 import Glibc
+import LuukkuCore
 import LuukkuRelay
 
 let arguments = CommandLine.arguments

@@ -1,9 +1,11 @@
-// Batched UDP, epoll and eventfd for the relay: see include/luukku_relay_io.h.
+// Batched UDP, epoll and eventfd for the relay, and the pipes of the clients' media engine: see
+// include/luukku_relay_io.h.
 #define _GNU_SOURCE
 #include "luukku_relay_io.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -273,4 +275,15 @@ uint32_t luukku_ntp_middle_now(void) {
     uint64_t seconds = (uint64_t)now.tv_sec + 2208988800u;  // NTP epoch 1900
     uint64_t fraction = ((uint64_t)now.tv_nsec << 32) / 1000000000u;
     return (uint32_t)((seconds << 16) | (fraction >> 16));
+}
+
+int luukku_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC) == 0 ? 0 : -errno; }
+
+int luukku_pipe_set_size(int fd, int octets) {
+    int size = fcntl(fd, F_SETPIPE_SZ, octets);
+    return size < 0 ? -errno : size;
+}
+
+int luukku_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }

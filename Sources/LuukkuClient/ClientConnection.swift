@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuCore
 import LuukkuProtocol
 import NIOConcurrencyHelpers
 import NIOCore
@@ -58,10 +59,12 @@ public final class ClientConnection: Sendable {
     /// Connects, sends Hello and waits for Welcome.
     /// - Parameter heartbeats: send Ping every `Welcome.heartbeat_interval_ms`, as the protocol asks; the
     ///   server closes a connection silent for its idle timeout (turned off only to test that).
+    /// - Parameter media: what this client can send and receive (`Hello.media`); nil behaves as a client from
+    ///   before media negotiation (AES_CM_128_HMAC_SHA1_80 and the service's codecs).
     /// - Throws: ``ClientError``: `.unreachable` for TCP/TLS failures, `.refused` with the server's error code.
     public static func connect(
         host: String, port: Int, identity: ClientIdentity, software: String, group: any EventLoopGroup,
-        versions: [UInt32] = ProtocolVersion.supported, heartbeats: Bool = true
+        versions: [UInt32] = ProtocolVersion.supported, heartbeats: Bool = true, media: MediaCapabilities? = nil
     ) async throws(ClientError) -> ClientConnection {
         let context: NIOSSLContext
         do {
@@ -99,6 +102,7 @@ public final class ClientConnection: Sendable {
         hello.hello = .with {
             $0.protocolVersions = versions
             $0.clientSoftware = software
+            if let media { $0.media = media.wire }
         }
         channel.writeAndFlush(hello, promise: nil)
         // A peer that accepts TCP but never finishes TLS or never answers Hello must not hang the client.

@@ -167,7 +167,7 @@ private struct ConfigurationFile: Decodable {
     var configuration: Configuration
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, nationalLanguages, languages, agencies, servicePoints, experts, relay, server
+        case version, nationalLanguages, languages, agencies, servicePoints, experts, relay, media, server
     }
 
     init(from decoder: any Decoder) throws {
@@ -188,6 +188,7 @@ private struct ConfigurationFile: Decodable {
             servicePoints: try c.decode([Configuration.ServicePoint].self, forKey: .servicePoints),
             experts: try c.decode([Configuration.Expert].self, forKey: .experts),
             relay: try c.decodeIfPresent(Configuration.Relay.self, forKey: .relay) ?? Configuration.Relay(),
+            media: try c.decodeIfPresent(Configuration.Media.self, forKey: .media) ?? Configuration.Media(),
             server: try c.decodeIfPresent(Configuration.Server.self, forKey: .server) ?? Configuration.Server()
         )
     }

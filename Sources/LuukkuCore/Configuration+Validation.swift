@@ -69,6 +69,7 @@ extension Configuration {
             }
         }
         relay.validate(at: "relay", into: &v)
+        media.validate(at: "media", into: &v)
         server.validate(at: "server", into: &v)
         return v.issues
     }

@@ -17,6 +17,8 @@ public struct Configuration: Hashable, Sendable {
     public var experts: [Expert]
     /// The SRTP media relay (the `relay` section; every key optional).
     public var relay: Relay
+    /// The codecs and SRTP suites sessions may use, in order of preference (the `media` section).
+    public var media: Media
     /// The daemon's listener, TLS files, state paths, limits and timeouts (the `server` section).
     public var server: Server
 
@@ -27,6 +29,7 @@ public struct Configuration: Hashable, Sendable {
         servicePoints: [ServicePoint],
         experts: [Expert],
         relay: Relay = Relay(),
+        media: Media = Media(),
         server: Server = Server()
     ) {
         self.nationalLanguages = nationalLanguages
@@ -35,6 +38,7 @@ public struct Configuration: Hashable, Sendable {
         self.servicePoints = servicePoints
         self.experts = experts
         self.relay = relay
+        self.media = media
         self.server = server
     }
 

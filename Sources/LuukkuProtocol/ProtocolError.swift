@@ -34,6 +34,7 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         case invalidPresence
         case invalidFeedback
         case resumeFailed
+        case noCommonMedia
         // Server side.
         case overloaded
         case shuttingDown
@@ -100,6 +101,7 @@ extension ProtocolError.Code {
         case .invalidPresence: .invalidPresence
         case .invalidFeedback: .invalidFeedback
         case .resumeFailed: .resumeFailed
+        case .noCommonMedia: .noCommonMedia
         case .overloaded: .overloaded
         case .shuttingDown: .shuttingDown
         case .internal: .internal
@@ -120,7 +122,7 @@ extension ProtocolError.Code {
             true
         case .unsupportedMessage, .unexpectedMessage, .emptyEnvelope, .forbidden, .unknownAgency,
             .unsupportedLanguage, .unknownService, .tooManyRequests, .queueFull, .queueClosed, .unknownTicket,
-            .offerExpired, .unknownSession, .invalidPresence, .invalidFeedback, .resumeFailed:
+            .offerExpired, .unknownSession, .invalidPresence, .invalidFeedback, .resumeFailed, .noCommonMedia:
             false
         }
     }
@@ -153,6 +155,7 @@ extension ProtocolError.Code {
         case .invalidPresence: "presence change not allowed now"
         case .invalidFeedback: "feedback rating must be 1 to 5 and the comment within the limit"
         case .resumeFailed: "resume token unknown or expired"
+        case .noCommonMedia: "no media in common with the service"
         case .overloaded: "server has too many connections"
         case .shuttingDown: "server is shutting down"
         case .internal: "internal server error"

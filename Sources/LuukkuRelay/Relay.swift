@@ -1,5 +1,6 @@
 import CRelayIO
 import Glibc
+import LuukkuCore
 import Synchronization
 
 /// Why the relay could not do what was asked. Descriptions never carry keys.

@@ -1,4 +1,5 @@
 import CRelayIO
+import LuukkuCore
 
 /// The keys of one leg: what its peer protects with (the relay's inbound key) and what the relay protects
 /// with toward it (outbound). The suites may differ between legs: the relay then transcrypts.

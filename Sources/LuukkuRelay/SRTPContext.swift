@@ -1,4 +1,5 @@
 import CSRTP
+import LuukkuCore
 
 /// One direction of one relay leg: an outbound context protects what the relay sends to a peer, an inbound
 /// context unprotects (authenticates, checks for replay, decrypts) what the peer sends. Owns its libsrtp

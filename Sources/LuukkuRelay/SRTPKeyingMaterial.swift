@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuCore
 
 /// A master key and master salt for one direction of one leg (RFC 3711 section 8.2), as SDES carries them
 /// (RFC 4568 section 6.1, `inline:` key||salt in base64). Sent only over the TLS channel; never printed.

@@ -58,7 +58,17 @@ extension Broker {
         guard var record = experts[expert] else { return }
         let action: PresenceAction<ContinuousClock.Instant>
         switch request.presence {
-        case .available: action = record.presence.setAvailable(now: clock.now)
+        case .available:
+            if let refusal = MediaNegotiation.refusal(
+                for: record.party.flatMap { parties[$0]?.media }, profile: configuration.media)
+            {
+                ServerMetrics.shared.mediaRefused(role: "expert", kind: refusal.kind)
+                logger.notice(
+                    "available refused: no media in common", metadata: ["expert": "\(expert)", "why": "\(refusal)"])
+                return step.error(
+                    sink, ProtocolError(.noCommonMedia, detail: refusal.description), correlation: correlation)
+            }
+            action = record.presence.setAvailable(now: clock.now)
         case .away: action = record.presence.setAway(reason: Self.awayReason(request.awayReason), now: clock.now)
         default:
             return step.error(

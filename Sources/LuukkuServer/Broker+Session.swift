@@ -16,13 +16,30 @@ extension Broker {
         else {
             return step.error(sink, answerRefusal(TicketID(wireValue: wire), expert: expert), correlation: correlation)
         }
-        // Legs first: if the relay cannot open them, the offer still stands and nothing else changed.
+        // Both parties were admitted (RequestService, SetPresence), so a plan exists; should the configuration
+        // have changed under them (SIGHUP), the offer goes back as a decline would, with the reason logged.
+        let plan: MediaPlan
+        do {
+            plan = try MediaNegotiation.plan(
+                terminal: parties[ticketRecord.party]?.media, expert: record.party.flatMap { parties[$0]?.media },
+                profile: configuration.media)
+        } catch {
+            logger.warning("no media plan for an accepted offer", metadata: ["ticket": "\(ticket)", "why": "\(error)"])
+            ServerMetrics.shared.mediaRefused(role: "session", kind: error.kind)
+            return step.error(
+                sink, ProtocolError(.noCommonMedia, detail: error.description), correlation: correlation)
+        }
+        // Legs next: if the relay cannot open them, the offer still stands and nothing else changed.
         let id = nextSession
-        let terminalKeys = LegKeys.random(suite: suite)
-        let expertKeys = LegKeys.random(suite: suite)
+        let terminalKeys = LegKeys.random(suite: plan.terminal.suite)
+        let expertKeys = LegKeys.random(suite: plan.expert.suite)
+        var rates: [UInt8: UInt32] = [:]
+        for codec in plan.terminal.send + plan.terminal.receive {
+            if let type = codec.payloadType { rates[type] = codec.clockRate }
+        }
         let ports: (a: UInt16, b: UInt16)
         do {
-            ports = try relay.open(session: id, a: terminalKeys, b: expertKeys)
+            ports = try relay.open(session: id, a: terminalKeys, b: expertKeys, clockRates: ClockRates(rates))
         } catch {
             logger.error("relay could not open a session", metadata: ["error": "\(error)"])
             return step.error(
@@ -45,13 +62,15 @@ extension Broker {
         let host = configuration.relay.publicAddress ?? Self.advertised(configuration.relay.bindAddress)
         let point = configuration.servicePoint(ticketRecord.point)
         let language = ticketRecord.queue.language
-        func started(port: UInt16, keys: LegKeys) -> Luukku_V1_SessionStarted {
+        func started(port: UInt16, keys: LegKeys, media: PartyMediaPlan) -> Luukku_V1_SessionStarted {
             .with {
                 $0.sessionID = Broker.sessionWire(id)
                 $0.ticketID = ticket.wireValue
                 $0.relayHost = host
                 $0.relayPort = UInt32(port)
-                $0.suite = .aesCm128HmacSha180
+                $0.suite = media.suite.wire
+                $0.sendCodecs = media.send.map(\.wire)
+                $0.receiveCodecs = media.receive.map(\.wire)
                 // The peer protects what it sends with the leg's inbound key, and reads with the outbound one.
                 $0.outboundKey = .with { $0.keyAndSalt = Data(keys.inbound.keyAndSalt) }
                 $0.inboundKey = .with { $0.keyAndSalt = Data(keys.outbound.keyAndSalt) }
@@ -65,8 +84,9 @@ extension Broker {
         }
         let session = SessionRecord(
             id: id, ticket: ticket, expert: expert, terminalParty: ticketRecord.party, queue: ticketRecord.queue,
-            terminalStarted: started(port: ports.a, keys: terminalKeys),
-            expertStarted: started(port: ports.b, keys: expertKeys), startedAt: clock.now)
+            terminalStarted: started(port: ports.a, keys: terminalKeys, media: plan.terminal),
+            expertStarted: started(port: ports.b, keys: expertKeys, media: plan.expert), media: plan,
+            startedAt: clock.now)
         sessions[id] = session
         experts[expert]?.session = id
         experts[expert]?.sessionStartedAt = clock.now
@@ -91,6 +111,9 @@ extension Broker {
             "session started",
             metadata: [
                 "session": "\(id)", "ticket": "\(ticket)", "expert": "\(expert)", "ports": "\(ports.a),\(ports.b)",
+                "suites": "\(plan.terminal.suite.rawValue),\(plan.expert.suite.rawValue)",
+                "to_expert": "\(plan.terminal.send.map(\.description).joined(separator: " "))",
+                "to_terminal": "\(plan.expert.send.map(\.description).joined(separator: " "))",
             ])
     }
 
@@ -175,6 +198,7 @@ extension Broker {
         partyByToken[old.token] = nil
         partyByToken[fresh.token] = oldID
         old.token = fresh.token
+        old.media = fresh.media  // for sessions to come; a running one keeps its plan
         old.sink = fresh.sink
         old.connection = fresh.connection
         old.standby = false

@@ -28,6 +28,12 @@ extension Broker {
             else { return refuse(.unknownService) }
             service = code
         }
+        if let refusal = MediaNegotiation.refusal(for: party.media, profile: configuration.media) {
+            ServerMetrics.shared.mediaRefused(role: "terminal", kind: refusal.kind)
+            logger.notice(
+                "request refused: no media in common", metadata: ["party": "\(id)", "why": "\(refusal)"])
+            return refuse(.noCommonMedia, refusal.description)
+        }
         guard party.tickets.count < configuration.server.maxRequestsPerTerminal else {
             return refuse(.tooManyRequests, "limit \(configuration.server.maxRequestsPerTerminal)")
         }

@@ -26,7 +26,6 @@ public final class Broker: @unchecked Sendable {
     let relay: Relay
     let logger: Logger
     let clock = ContinuousClock()
-    let suite = SRTPSuite.aesCM128HMACSHA1_80
     /// The part of the configuration that SIGHUP may change (catalogue, revocations, timeouts).
     var configuration: Configuration
     private(set) var outbox: BrokerOutbox!
@@ -93,13 +92,17 @@ public final class Broker: @unchecked Sendable {
     // MARK: Connections
 
     /// A connection passed TLS and Hello: registers its party and sends Welcome (and, for an expert, its
-    /// presence and queues).
-    public func attach(connection: UInt64, sink: any ConnectionSink, identity: PeerIdentity, version: UInt32) {
+    /// presence and queues). `media` is the Hello's capabilities (nil: an older client that sent none).
+    public func attach(
+        connection: UInt64, sink: any ConnectionSink, identity: PeerIdentity, version: UInt32,
+        media: MediaCapabilities? = nil
+    ) {
         step { step in
             var token = [UInt8](repeating: 0, count: 16)
             var generator = SystemRandomNumberGenerator()
             for index in token.indices { token[index] = .random(in: .min ... .max, using: &generator) }
-            var party = Party(id: nextParty, identity: identity, sink: sink, connection: connection, token: token)
+            var party = Party(
+                id: nextParty, identity: identity, sink: sink, connection: connection, token: token, media: media)
             nextParty += 1
             if case .expert(_, let id) = identity, let older = experts[id]?.party, let olderParty = parties[older] {
                 // The console came back (or a second one started): the new connection waits for Resume; anything
@@ -400,6 +403,8 @@ struct Party {
     var sink: (any ConnectionSink)?
     var connection: UInt64?
     var token: [UInt8]
+    /// What the client said it can send and receive (Hello.media); nil for an older client.
+    var media: MediaCapabilities?
     /// A terminal's open tickets, oldest first.
     var tickets: [TicketID] = []
     var sessions: Set<UInt64> = []
@@ -443,5 +448,6 @@ struct SessionRecord {
     let queue: QueueKey
     let terminalStarted: Luukku_V1_SessionStarted
     let expertStarted: Luukku_V1_SessionStarted
+    let media: MediaPlan
     let startedAt: ContinuousClock.Instant
 }

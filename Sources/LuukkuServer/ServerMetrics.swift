@@ -25,6 +25,8 @@ public final class ServerMetrics: Sendable {
     private let drops: [DropReason: Counter]
     private let authFailures = Counter(label: "luukku_srtp_auth_failures_total")
     private let latchMoves = Counter(label: "luukku_relay_latch_moves_total")
+    /// Refusals for NO_COMMON_MEDIA, by who was refused (terminal, expert, session) and why (suite, codec).
+    private let mediaRefusals: [String: Counter]
 
     /// Counters of the relay: sessions that have ended are added here, running ones read at scrape time.
     private let relay = NIOLockedValueBox(RelayTotals())
@@ -42,6 +44,15 @@ public final class ServerMetrics: Sendable {
         [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000].map { .microseconds($0) }
 
     init() {
+        mediaRefusals = Dictionary(
+            uniqueKeysWithValues: ["terminal", "expert", "session"].flatMap { role in
+                ["suite", "codec"].map { kind in
+                    (
+                        "\(role)/\(kind)",
+                        Counter(label: "luukku_media_refusals_total", dimensions: [("role", role), ("reason", kind)])
+                    )
+                }
+            })
         sessionsEnded = Dictionary(
             uniqueKeysWithValues: ["completed", "interrupted"].map {
                 ($0, Counter(label: "luukku_sessions_total", dimensions: [("outcome", $0)]))
@@ -69,11 +80,17 @@ public final class ServerMetrics: Sendable {
             _ = waitTimer(queue)
         }
         for (_, name) in Self.presences { _ = Gauge(label: "luukku_experts", dimensions: [("presence", name)]) }
+        for counter in mediaRefusals.values { counter.increment(by: 0) }
     }
 
     /// Sessions the ledger closed as interrupted at start-up (the previous run stopped during them).
     public func interrupted(sessions: Int) {
         sessionsEnded["interrupted"]?.increment(by: Int64(sessions))
+    }
+
+    /// A party refused with NO_COMMON_MEDIA (`role`: terminal, expert, session; `kind`: suite or codec).
+    func mediaRefused(role: String, kind: String) {
+        mediaRefusals["\(role)/\(kind)"]?.increment()
     }
 
     /// A customer's wait, from the request to the expert's accept.

@@ -95,14 +95,16 @@ final class SignalingHandler: ChannelInboundHandler {
         switch machine.frameReceived(envelope) {
         case .attach(let identity, let version):
             handshakeTimer?.cancel()
+            var media: MediaCapabilities?
             if case .hello(let hello) = envelope.message {
+                media = hello.mediaCapabilities
                 // The client's own words: printable ASCII only, so it cannot forge log lines.
                 let software = String(
                     hello.clientSoftware.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value < 0x7F }
                         .map(Character.init))
                 logger.info("welcome", metadata: ["client": "\(software)"])
             }
-            broker.attach(connection: connection, sink: sink!, identity: identity, version: version)
+            broker.attach(connection: connection, sink: sink!, identity: identity, version: version, media: media)
         case .forward:
             broker.receive(connection: connection, envelope: envelope)
         case let other:

@@ -107,12 +107,37 @@ struct ConsoleScreen {
             lines.append(Line(text: "  \(t(.servicePoint)): \(session.servicePoint)  \(session.language)"))
             let elapsed = Int((now - session.started).components.seconds)
             lines.append(Line(text: "  \(t(.elapsed)): \(elapsed / 60):\(String(format: "%02d", elapsed % 60))"))
-            let media = session.media
-            lines.append(
-                Line(
-                    text: "  \(t(.sent)) \(media.sent)  \(t(.received)) \(media.received)  "
-                        + "\(t(.lost)) \(String(format: "%.1f", media.lossPercent)) %  "
-                        + "\(t(.jitter)) \(media.jitterMicroseconds / 1_000) ms"))
+            if let figures = session.figures {
+                func one(_ value: Double) -> String { String(format: "%.1f", value) }
+                var video =
+                    "  \(t(.video)): \(t(.inbound)) \(one(figures.videoFramesDecodedPerSecond)) \(t(.framesPerSecond))"
+                if let luma = figures.lastLuma { video += " (luma \(String(format: "%.2f", luma)))" }
+                video += "  \(t(.outbound)) \(one(figures.videoFramesSentPerSecond)) \(t(.framesPerSecond))"
+                lines.append(Line(text: video))
+                var audio =
+                    "  \(t(.audio)): \(t(.inbound)) \(Int(figures.audioPacketsReceivedPerSecond.rounded())) "
+                    + t(.packetsPerSecond)
+                if let tone = figures.dominantToneHertz { audio += " (\(Int(tone)) Hz)" }
+                audio += "  \(t(.outbound)) \(Int(figures.audioPacketsSentPerSecond.rounded())) \(t(.packetsPerSecond))"
+                lines.append(Line(text: audio))
+                let loss = max(figures.videoLossPercent, figures.audioLossPercent)
+                let jitter = max(figures.videoJitterMilliseconds, figures.audioJitterMilliseconds)
+                lines.append(
+                    Line(
+                        text: "  \(t(.network)): \(t(.lost)) \(one(loss)) %  \(t(.jitter)) \(one(jitter)) ms  "
+                            + "\(t(.roundTrip)) " + (figures.roundTripMilliseconds.map { "\(one($0)) ms" } ?? "-")))
+                if let error = figures.error {
+                    lines.append(Line(text: "  \(t(.mediaFailed)): \(error)", style: color ? "1;31" : "1"))
+                }
+            } else {
+                let media = session.media
+                lines.append(
+                    Line(
+                        text: "  \(t(.sent)) \(media.sent)  \(t(.received)) \(media.received)  "
+                            + "\(t(.lost)) \(String(format: "%.1f", media.lossPercent)) %  "
+                            + "\(t(.jitter)) \(media.jitterMicroseconds / 1_000) ms"))
+            }
+            if !session.negotiated.isEmpty { lines.append(Line(text: "  \(session.negotiated)", style: "2")) }
             keys = t(.keysSession)
         } else if let wrapUp = state.wrapUp, state.presence == .wrapUp {
             lines.append(Line(text: t(.wrapUpTitle), style: color ? "1;33" : "1"))

@@ -1,5 +1,6 @@
 import Foundation
 import LuukkuClient
+import LuukkuMedia
 import LuukkuProtocol
 
 /// What the full-screen console shows, as a value: the daemon's frames and the expert's keys change it, and
@@ -32,7 +33,11 @@ struct ConsoleState {
         var servicePoint: String
         var language: String
         var started: Instant
+        /// The test stream's figures (`--media test-stream`), or the engine's.
         var media: MediaReport = MediaReport()
+        var figures: MediaFigures?
+        /// What the server chose: suite and codecs.
+        var negotiated = ""
     }
 
     var identity: String
@@ -100,7 +105,7 @@ struct ConsoleState {
             session = Session(
                 id: started.sessionID,
                 servicePoint: started.servicePointName.isEmpty ? started.servicePointID : started.servicePointName,
-                language: started.language, started: now)
+                language: started.language, started: now, negotiated: SessionMedia.describe(started))
         case .hangup(let hangup):
             if session?.id == hangup.sessionID {
                 wrapUp = (hangup.sessionID, wrapUp?.until ?? now)

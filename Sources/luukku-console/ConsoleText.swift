@@ -18,6 +18,7 @@ enum ConsoleText {
     case title, expert, queues, queue, waiting, oldestWait, availableExperts, presence, offerTitle, servicePoint,
         waited, answerIn, sessionTitle, elapsed, sent, received, lost, jitter, wrapUpTitle, remaining, keys,
         keysIdle, keysAway, keysOffer, keysSession, keysWrapUp, chooseReason, cancel, seconds, noQueues, sdpWritten,
+        video, audio, inbound, outbound, framesPerSecond, packetsPerSecond, network, roundTrip, mediaFailed,
         customerEnded, expertEnded, sessionEnded, offerWithdrawn, daemonClosed
     case presenceName(Presence)
     case reasonName(AwayReason)
@@ -68,6 +69,15 @@ enum ConsoleText {
         case .seconds: ("s", "s", "s")
         case .noQueues: ("ei jonotietoja vielä", "inga köuppgifter ännu", "no queue figures yet")
         case .sdpWritten: ("SDP kirjoitettu", "SDP skriven", "SDP written")
+        case .video: ("Kuva", "Bild", "Video")
+        case .audio: ("Ääni", "Ljud", "Audio")
+        case .inbound: ("sisään", "in", "in")
+        case .outbound: ("ulos", "ut", "out")
+        case .framesPerSecond: ("kuvaa/s", "bilder/s", "fps")
+        case .packetsPerSecond: ("pakettia/s", "paket/s", "packets/s")
+        case .network: ("Yhteys", "Förbindelse", "Network")
+        case .roundTrip: ("kiertoaika", "tur och retur", "round trip")
+        case .mediaFailed: ("kuva ja ääni eivät toimi", "bild och ljud fungerar inte", "media failed")
         case .customerEnded: ("asiakas lopetti puhelun", "kunden lade på", "the customer hung up")
         case .expertEnded: ("lopetit puhelun", "du lade på", "you hung up")
         case .sessionEnded: ("puhelu päättyi", "samtalet slutade", "the session ended")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import LuukkuClient
+import LuukkuMedia
 import LuukkuProtocol
 
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ struct FullScreenConsole {
         case key(UInt8)
         case tick
         case resize
-        case mediaDone(MediaReport?)
+        case mediaDone(SessionMedia.Outcome)
     }
 
     func run() async throws {
@@ -51,7 +52,9 @@ struct FullScreenConsole {
         defer { resize.cancel() }
 
         var state = ConsoleState(welcome: connection.welcome)
-        var media: TestMedia?
+        var media: SessionMedia?
+        /// Waits for the running media's end (its GStreamer child reaped) before the console exits.
+        var mediaEnded: Task<Void, Never>?
         var size = RawTerminal.size
         func draw() {
             let screen = ConsoleScreen(language: language, color: color, width: size.width, height: size.height)
@@ -62,30 +65,51 @@ struct FullScreenConsole {
         for await event in events {
             switch event {
             case .closed:
+                media?.stop(linger: .zero)
+                await mediaEnded?.value
                 terminal.restore()
                 say("luukku-console: \(ConsoleText.daemonClosed.text(language))")
                 throw ExitCode(69)
             case .tick:
-                if let running = media, state.session != nil { state.session?.media = running.progress }
+                if let running = media, state.session != nil {
+                    if let report = running.testReport { state.session?.media = report }
+                    state.session?.figures = running.figures
+                }
             case .resize:
                 size = RawTerminal.size
                 terminal.write("\u{1B}[2J")
-            case .mediaDone(let report):
-                if let report { state.noticeDetail = report.description }
+            case .mediaDone(let outcome):
+                media = nil
+                state.noticeDetail = outcome.failure.map { "media: \($0)" } ?? outcome.summary
+                if let file = options.media.mediaReport { try? outcome.write(to: file) }
+                if outcome.failure != nil, let session = state.session {
+                    connection.send(
+                        .hangup(
+                            .with {
+                                $0.sessionID = session.id; $0.reason = .expertEnded
+                            }))
+                }
             case .key(let key):
-                if try await handle(key, &state) { return }
+                if try await handle(key, &state) {
+                    media?.stop(linger: .zero)
+                    await mediaEnded?.value
+                    return
+                }
             case .frame(let frame):
                 state.apply(frame, now: .now)
                 switch frame.message {
                 case .sessionStarted(let started):
-                    media = startMedia(started, &state, sink)
+                    media = startMedia(started, &state)
+                    if let running = media {
+                        mediaEnded = Task { sink.yield(.mediaDone(await running.run())) }
+                    }
                 case .hangup:
                     media?.stop()
-                    media = nil
                 case .presenceStatus(let status) where status.presence == .wrapUp:
                     media?.stop()
-                    media = nil
                 case .goodbye(let goodbye):
+                    media?.stop(linger: .zero)
+                    await mediaEnded?.value
                     // As in line mode: the daemon sent this expert away (kicked, revoked, shutdown): exit 69.
                     terminal.restore()
                     say("luukku-console: the daemon said goodbye: \(goodbye.reason)")
@@ -141,34 +165,23 @@ struct FullScreenConsole {
         return false
     }
 
-    /// The built-in test stream, or the SDP file for ffmpeg/GStreamer with `--sdp`.
-    private func startMedia(
-        _ started: Luukku_V1_SessionStarted, _ state: inout ConsoleState,
-        _ sink: AsyncStream<Event>.Continuation
-    ) -> TestMedia? {
-        if let file = options.sdp {
-            do {
-                let port = try SessionDescription.writeReceiver(
-                    started, to: file, port: 0, title: "Luukku \(started.sessionID) \(started.servicePointName)")
-                state.notice = .sdpWritten
-                state.noticeDetail = "\(file), port \(port)"
-            } catch {
-                state.noticeDetail = "\(error)"
-            }
+    /// The session's media, or the SDP file for ffmpeg/GStreamer with `--sdp`.
+    private func startMedia(_ started: Luukku_V1_SessionStarted, _ state: inout ConsoleState) -> SessionMedia? {
+        switch ConsoleMedia.start(started, options: options) {
+        case .running(let media, let notes):
+            state.noticeDetail = notes.joined(separator: "; ")
+            return media
+        case .sdp(let text):
+            state.notice = .sdpWritten
+            state.noticeDetail = text
             return nil
-        }
-        do {
-            let stream = try TestMedia(started)
-            Task {
-                do throws(MediaError) {
-                    sink.yield(.mediaDone(try await stream.stream(count: nil, linger: .zero)))
-                } catch {
-                    sink.yield(.mediaDone(nil))
-                }
-            }
-            return stream
-        } catch {
+        case .failed(let error):
             state.noticeDetail = "media: \(error)"
+            connection.send(
+                .hangup(
+                    .with {
+                        $0.sessionID = started.sessionID; $0.reason = .expertEnded
+                    }))
             return nil
         }
     }

@@ -1,24 +1,38 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import LuukkuClient
+import LuukkuCore
+import LuukkuMedia
 import LuukkuProtocol
 import NIOPosix
 
-/// The agency expert's client, line mode (issue 5's part; issue 6 adds the full-screen UI on the same client
-/// library). It logs in, becomes available, shows offers and accepts them (with --auto-accept, or `a` / `d` on
-/// stdin), carries the session's built-in test media until either side hangs up, and ends wrap-up.
+/// The agency expert's client: full screen on a terminal (``FullScreenConsole``), line mode for scripts
+/// (``ExpertLoop``). It logs in, becomes available, shows offers and accepts them, carries the session's media
+/// (camera or test pattern, through LuukkuMedia) until either side hangs up, and ends wrap-up.
 @main
 struct LuukkuConsole: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "luukku-console",
-        abstract: "The Luukku agency expert's console (line mode).",
+        abstract: "The Luukku agency expert's console.",
         discussion: """
-            Commands on stdin, one per line: a (accept the offer), d (decline), h (hang up), \\
+            Full screen on a terminal (keys shown at the bottom); line mode with --line, \\
+            --auto-accept, --hang-up-after or when stdin or stdout is not a terminal. Line-mode \\
+            commands on stdin, one per line: a (accept the offer), d (decline), h (hang up), \\
             r (ready: end wrap-up), away, available, q (quit).
 
+            Media (docs/media.md): the camera and microphone when there is a camera, else a blue \\
+            test pattern and a 1750 Hz tone; the customer large and this side small in a window, \\
+            and the speaker, where there is a display and a sound device (else decoded only, as \\
+            with --headless).
+
             Exit status: 0 on quit or end of input, 69 when the daemon cannot be reached, \\
-            77 when it refuses this expert.
+            77 when it refuses this expert, 128+N after signal N in line mode (Ctrl-C: 130).
             """)
+
+    /// The console's test colour and tone: blue and 1750 Hz (the terminal's are green and 750 Hz).
+    static let patternColor: UInt32 = 0x0000FF
+    static let tone = 1_750
 
     @Option(help: "Expert id whose certificate to use from --certs (expert-<id>.pem/.key), e.g. kela-aino.")
     var expert: String
@@ -48,9 +62,26 @@ struct LuukkuConsole: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Instead of the built-in test media, write an SDP for ffplay/ffmpeg to receive the customer's media (mode 0600).",
+            "Instead of this console's own media, write an SDP for ffplay/ffmpeg to receive the customer's media (mode 0600).",
             valueName: "file"))
     var sdp: String?
+
+    @OptionGroup(title: "Media")
+    var media: MediaArguments
+
+    func validate() throws {
+        if sdp != nil, media.media == .testStream {
+            throw ValidationError("--sdp and --media test-stream exclude each other")
+        }
+    }
+
+    /// What Hello offers: the engine's codecs and the chosen suites; with `--sdp`, only AES-CM (ffmpeg's).
+    var capabilities: MediaCapabilities {
+        var offered = media.capabilities()
+        if sdp != nil { offered.suites = offered.suites.filter(\.isSDPSuite) }
+        if offered.suites.isEmpty { offered.suites = [.aesCM128HMACSHA1_80] }
+        return offered
+    }
 
     func run() async throws {
         guard let colon = daemon.lastIndex(of: ":"), let port = Int(daemon[daemon.index(after: colon)...]) else {
@@ -62,8 +93,8 @@ struct LuukkuConsole: AsyncParsableCommand {
         let connection: ClientConnection
         do {
             connection = try await ClientConnection.connect(
-                host: String(daemon[..<colon]), port: port, identity: identity, software: "luukku-console/0.5.0",
-                group: MultiThreadedEventLoopGroup.singleton)
+                host: String(daemon[..<colon]), port: port, identity: identity, software: "luukku-console/0.6.0",
+                group: MultiThreadedEventLoopGroup.singleton, media: capabilities)
         } catch {
             say("luukku-console: \(error)")
             if case .refused = error.code { throw ExitCode(77) }
@@ -88,7 +119,7 @@ struct LuukkuConsole: AsyncParsableCommand {
     }
 }
 
-/// Frames, stdin lines and media results in one loop.
+/// Frames, stdin lines, media results and signals in one loop.
 struct ExpertLoop {
     let connection: ClientConnection
     let options: LuukkuConsole
@@ -98,8 +129,10 @@ struct ExpertLoop {
         case closed
         case line(String)
         case endOfInput
-        case media(String)
+        case media(SessionMedia.Outcome)
+        case tick
         case hangUpTimer(String)
+        case signal(Int32)
     }
 
     func run() async throws {
@@ -112,17 +145,36 @@ struct ExpertLoop {
             while let line = readLine() { sink.yield(.line(line.trimmingCharacters(in: .whitespaces))) }
             sink.yield(.endOfInput)
         }
+        // Ctrl-C or SIGTERM: the session's media stops (and its GStreamer child), Goodbye, then exit.
+        let signalSources = ClientSignals.handle { sink.yield(.signal($0)) }
+        defer { for source in signalSources { source.cancel() } }
         var offer: String?
         var session: String?
-        var media: TestMedia?
+        var media: SessionMedia?
+        var interrupted: Int32?
         for await event in events {
             switch event {
             case .closed:
+                media?.stop(linger: .zero)
                 say("luukku-console: the daemon closed the connection")
                 throw ExitCode(69)
+            case .signal(let number):
+                guard interrupted == nil else { continue }
+                interrupted = number
+                say("luukku-console: interrupted; logging out")
+                guard let running = media else {
+                    await connection.goodbye()
+                    throw ExitCode(128 + number)
+                }
+                running.stop(linger: .zero)  // its outcome ends the loop
             case .endOfInput where options.autoAccept:
                 continue  // scripted: keep serving until the daemon goes
             case .endOfInput, .line("q"):
+                if let running = media {
+                    running.stop(linger: .zero)
+                    interrupted = 0
+                    continue
+                }
                 await connection.goodbye()
                 return
             case .line("a"):
@@ -130,13 +182,7 @@ struct ExpertLoop {
             case .line("d"):
                 if let offer { connection.send(.decline(.with { $0.ticketID = offer })) }
             case .line("h"):
-                if let session {
-                    connection.send(
-                        .hangup(
-                            .with {
-                                $0.sessionID = session; $0.reason = .expertEnded
-                            }))
-                }
+                if let session { hangUp(session) }
             case .line("r"):
                 connection.send(.wrapUpDone(.with { $0.sessionID = session ?? "" }))
             case .line("away"):
@@ -149,22 +195,37 @@ struct ExpertLoop {
                 connection.send(.setPresence(.with { $0.presence = .available }))
             case .line(let other):
                 if !other.isEmpty { say("unknown command '\(other)': a, d, h, r, away, available, q") }
-            case .media(let report):
-                say(report)
-            case .hangUpTimer(let id):
-                if session == id {
-                    connection.send(
-                        .hangup(
-                            .with {
-                                $0.sessionID = id; $0.reason = .expertEnded
-                            }))
+            case .tick:
+                guard let running = media else { continue }
+                say(running.progressLine)
+                Task {
+                    try? await Task.sleep(for: .seconds(1))
+                    sink.yield(.tick)
                 }
+            case .media(let outcome):
+                media = nil
+                say(outcome.summary)
+                if let failure = outcome.failure { say("luukku-console: media: \(failure)") }
+                if let file = options.media.mediaReport {
+                    do { try outcome.write(to: file) } catch { say("luukku-console: cannot write \(file): \(error)") }
+                }
+                if let number = interrupted {
+                    await connection.goodbye()
+                    if number == 0 { return }
+                    throw ExitCode(128 + number)
+                }
+                // Media that failed (a busy camera) cannot carry the session: it ends.
+                if outcome.failure != nil, let session { hangUp(session) }
+            case .hangUpTimer(let id):
+                if session == id { hangUp(id) }
             case .frame(let frame):
                 switch frame.message {
                 case .presenceStatus(let status):
                     say("presence: \(status.presence)" + (status.presence == .away ? " (\(status.awayReason))" : ""))
-                    if status.presence == .wrapUp, options.autoAccept {
-                        connection.send(.wrapUpDone(.with { $0.sessionID = session ?? "" }))
+                    if status.presence == .wrapUp {
+                        // The session is over (after this expert's own Hangup no Hangup frame comes back).
+                        media?.stop()
+                        if options.autoAccept { connection.send(.wrapUpDone(.with { $0.sessionID = session ?? "" })) }
                     }
                 case .queueSnapshot(let snapshot):
                     let queues = snapshot.queues.map {
@@ -187,33 +248,22 @@ struct ExpertLoop {
                     say(
                         "session \(started.sessionID) with \(started.servicePointName), \(started.language); "
                             + "media via \(started.relayHost):\(started.relayPort)")
-                    if let file = options.sdp {
-                        do {
-                            let port = try SessionDescription.writeReceiver(
-                                started, to: file, port: 0,
-                                title: "Luukku \(started.sessionID) \(started.servicePointName)")
-                            say("sdp: wrote \(file) for a receiver on port \(port)")
-                        } catch {
-                            say("luukku-console: cannot prepare the SDP: \(error)")
-                        }
-                    } else {
-                        do {
-                            let stream = try TestMedia(started)
-                            media = stream
+                    switch ConsoleMedia.start(started, options: options) {
+                    case .sdp(let text):
+                        say(text)
+                    case .failed(let error):
+                        say("luukku-console: media cannot start (\(error)); hanging up")
+                        hangUp(started.sessionID)
+                    case .running(let running, let notes):
+                        say("media: \(SessionMedia.describe(started))")
+                        for note in notes { say("media: \(note)") }
+                        media = running
+                        Task { sink.yield(.media(await running.run())) }
+                        if options.media.media == .real {
                             Task {
-                                do throws(MediaError) {
-                                    sink.yield(.media(try await stream.stream(count: nil, linger: .zero).description))
-                                } catch {
-                                    sink.yield(.media("media: \(error)"))
-                                }
+                                try? await Task.sleep(for: .seconds(1))
+                                sink.yield(.tick)
                             }
-                        } catch {
-                            say("luukku-console: media cannot start (\(error)); hanging up")
-                            connection.send(
-                                .hangup(
-                                    .with {
-                                        $0.sessionID = started.sessionID; $0.reason = .expertEnded
-                                    }))
                         }
                     }
                     if let seconds = options.hangUpAfter {
@@ -234,6 +284,43 @@ struct ExpertLoop {
                     continue
                 }
             }
+        }
+    }
+
+    private func hangUp(_ session: String) {
+        connection.send(
+            .hangup(
+                .with {
+                    $0.sessionID = session; $0.reason = .expertEnded
+                }))
+    }
+}
+
+/// The session's media as the console starts it, in either mode.
+enum ConsoleMedia {
+    enum Started {
+        case running(SessionMedia, notes: [String])
+        /// `--sdp`: the file was written (or not), in words.
+        case sdp(String)
+        case failed(MediaError)
+    }
+
+    static func start(_ started: Luukku_V1_SessionStarted, options: LuukkuConsole) -> Started {
+        if let file = options.sdp {
+            do {
+                let port = try SessionDescription.writeReceiver(
+                    started, to: file, port: 0, title: "Luukku \(started.sessionID) \(started.servicePointName)")
+                return .sdp("sdp: wrote \(file) for a receiver on port \(port)")
+            } catch {
+                return .sdp("luukku-console: cannot prepare the SDP: \(error)")
+            }
+        }
+        let chosen = options.media.options(defaultColor: LuukkuConsole.patternColor, defaultTone: LuukkuConsole.tone)
+        do {
+            let media = try SessionMedia(started, mode: options.media.media, options: chosen.options)
+            return .running(media, notes: options.media.media == .real ? chosen.notes : [])
+        } catch {
+            return .failed(error)
         }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import LuukkuClient
+import LuukkuCore
+import LuukkuMedia
 import LuukkuProtocol
 import NIOPosix
 
@@ -13,8 +15,10 @@ struct LuukkuTerminal: AsyncParsableCommand {
         abstract: "The reference Luukku service-point video terminal.",
         discussion: """
             Exit status: 0 after a session (or a cancel), 64 for bad usage, 69 when the \\
-            daemon cannot be reached, 75 when the queue closed or the ticket was closed \\
-            by the server, 77 when the daemon refused this terminal or its request.
+            daemon cannot be reached, 70 when the session ran but its media failed (a busy \\
+            camera, no GStreamer), 75 when the queue closed or the ticket was closed by the \\
+            server, 77 when the daemon refused this terminal or its request (NO_COMMON_MEDIA \\
+            among them), 128+N after signal N (Ctrl-C: 130).
             """,
         subcommands: [Request.self]
     )
@@ -22,6 +26,7 @@ struct LuukkuTerminal: AsyncParsableCommand {
 
 enum Exit {
     static let unreachable: Int32 = 69
+    static let mediaFailed: Int32 = 70
     static let queueClosed: Int32 = 75
     static let refused: Int32 = 77
 }
@@ -31,7 +36,17 @@ struct Request: AsyncParsableCommand {
         abstract: "Request an agency in a language, wait in the queue, run the session.",
         discussion: """
             Example: luukku-terminal request --agency kela --language sv --point parainen --feedback 5
+
+            Media (docs/media.md): the camera and microphone when there is a camera, else a green \\
+            test pattern and a 750 Hz tone; a window with the expert large and this side small, \\
+            and the speaker, where there is a display and a sound device (else decoded only, as \\
+            with --headless). Figures are printed once a second.
             """)
+
+    /// The terminal's test colour and tone: green and 750 Hz (the console's are blue and 1750 Hz), so that each
+    /// side's figures show whose picture and sound it decodes.
+    static let patternColor: UInt32 = 0x00C000
+    static let tone = 750
 
     @Option(help: "Agency id from the catalogue, e.g. kela, vero, poliisi.")
     var agency: String
@@ -62,12 +77,15 @@ struct Request: AsyncParsableCommand {
         help: ArgumentHelp("The CA that signed the daemon's certificate instead of --certs/ca.pem.", valueName: "pem"))
     var ca: String?
 
-    @Option(help: "Seconds of built-in test media before this terminal hangs up (50 packets/s each way).")
+    @Option(help: "Seconds of media before this terminal hangs up (with --media test-stream: 50 packets/s each way).")
     var mediaSeconds: Int = 10
+
+    @OptionGroup(title: "Media")
+    var media: MediaArguments
 
     @Option(
         help: ArgumentHelp(
-            "Instead of the built-in media, write an SDP for ffplay/ffmpeg to receive the expert's media (the session then lasts --media-seconds).",
+            "Instead of this terminal's own media, write an SDP for ffplay/ffmpeg to receive the expert's media (the session then lasts --media-seconds).",
             valueName: "file"))
     var sdp: String?
 
@@ -91,6 +109,9 @@ struct Request: AsyncParsableCommand {
         guard mediaSeconds >= 1 else { throw ValidationError("--media-seconds must be at least 1") }
         guard daemonEndpoint != nil else { throw ValidationError("--daemon must be HOST:PORT") }
         guard (0...65_535).contains(sdpPort) else { throw ValidationError("--sdp-port must be 0 to 65535") }
+        if sdp != nil, media.media == .testStream {
+            throw ValidationError("--sdp and --media test-stream exclude each other")
+        }
     }
 
     var daemonEndpoint: (String, Int)? {
@@ -98,6 +119,15 @@ struct Request: AsyncParsableCommand {
             return nil
         }
         return (String(daemon[..<colon]), port)
+    }
+
+    /// What Hello offers: the engine's codecs and the chosen suites; with `--sdp`, only the suites ffmpeg reads
+    /// from an SDP (AES-CM).
+    var capabilities: MediaCapabilities {
+        var offered = media.capabilities()
+        if sdp != nil { offered.suites = offered.suites.filter(\.isSDPSuite) }
+        if offered.suites.isEmpty { offered.suites = [.aesCM128HMACSHA1_80] }
+        return offered
     }
 
     func run() async throws {
@@ -110,7 +140,8 @@ struct Request: AsyncParsableCommand {
         let connection: ClientConnection
         do {
             connection = try await ClientConnection.connect(
-                host: host, port: port, identity: identity, software: "luukku-terminal/0.5.0", group: group)
+                host: host, port: port, identity: identity, software: "luukku-terminal/0.6.0", group: group,
+                media: capabilities)
         } catch {
             say("luukku-terminal: \(error)")
             switch error.code {

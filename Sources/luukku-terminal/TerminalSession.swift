@@ -1,8 +1,14 @@
+import Dispatch
 import Foundation
 import LuukkuClient
+import LuukkuMedia
 import LuukkuProtocol
 
-/// The terminal's side of one customer visit: request, queue, session with built-in media, feedback.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The terminal's side of one customer visit: request, queue, session with its media, feedback.
 struct TerminalSession {
     let connection: ClientConnection
     let options: Request
@@ -10,9 +16,18 @@ struct TerminalSession {
     private enum Event: Sendable {
         case frame(Luukku_V1_Envelope)
         case closed
-        case mediaDone(Result<MediaReport, MediaError>)
+        case mediaDone(SessionMedia.Outcome)
         case cancelTimer
         case timeUp
+        case tick
+        case signal(Int32)
+    }
+
+    /// What the session's media is doing.
+    private struct Media {
+        var running: SessionMedia?
+        var finished = false
+        var failed = false
     }
 
     func run() async -> Int32 {
@@ -22,6 +37,10 @@ struct TerminalSession {
             sink.yield(.closed)
         }
         defer { reader.cancel() }
+        // Ctrl-C or SIGTERM: the media stops (its child with it), the daemon is told (Goodbye ends the session as
+        // the customer's), and only then does the terminal exit.
+        let signalSources = ClientSignals.handle { sink.yield(.signal($0)) }
+        defer { for source in signalSources { source.cancel() } }
         let requestID = connection.send(
             .requestService(
                 .with {
@@ -36,17 +55,31 @@ struct TerminalSession {
             }
         }
         var ticket = ""
-        var media: TestMedia?
-        var mediaRunning = false
+        var media = Media()
         var sessionID = ""
         var hungUp = false
         var cancelPending = false
         var done = false  // the session ended and its FeedbackRequest was answered
+        var interrupted: Int32?
+        func finish(_ status: Int32) async -> Int32 {
+            await connection.goodbye()
+            return media.failed && status == 0 ? Exit.mediaFailed : status
+        }
         for await event in events {
             switch event {
             case .closed:
+                media.running?.stop(linger: .zero)
                 say("luukku-terminal: the daemon closed the connection")
                 return Exit.unreachable
+            case .signal(let number):
+                guard interrupted == nil else { continue }
+                interrupted = number
+                say("luukku-terminal: interrupted; ending the session")
+                guard let running = media.running, !media.finished else {
+                    await connection.goodbye()
+                    return 128 + number
+                }
+                running.stop(linger: .zero)  // its outcome ends the loop below
             case .cancelTimer:
                 guard sessionID.isEmpty else { continue }
                 guard !ticket.isEmpty else {
@@ -57,17 +90,31 @@ struct TerminalSession {
                 connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
             case .timeUp:
                 hangUp(sessionID, &hungUp)
-            case .mediaDone(let result):
-                mediaRunning = false
-                switch result {
-                case .success(let report): say(report.description)
-                case .failure(let error): say("luukku-terminal: \(error)")
+                media.running?.stop()
+            case .tick:
+                guard let running = media.running, !media.finished else { continue }
+                say(running.progressLine)
+                let next = sink
+                Task {
+                    try? await Task.sleep(for: .seconds(1))
+                    next.yield(.tick)
+                }
+            case .mediaDone(let outcome):
+                media.finished = true
+                say(outcome.summary)
+                if let failure = outcome.failure {
+                    media.failed = true
+                    say("luukku-terminal: media: \(failure)")
+                }
+                if let file = options.media.mediaReport {
+                    do { try outcome.write(to: file) } catch { say("luukku-terminal: cannot write \(file): \(error)") }
+                }
+                if let number = interrupted {
+                    await connection.goodbye()
+                    return 128 + number
                 }
                 hangUp(sessionID, &hungUp)
-                if done {
-                    await connection.goodbye()
-                    return 0
-                }
+                if done { return await finish(0) }
             case .frame(let frame):
                 switch frame.message {
                 case .error(let error):
@@ -94,50 +141,35 @@ struct TerminalSession {
                         "session \(started.sessionID) with \(started.expertDisplayName) (\(started.expertAgency)); "
                             + "media via \(started.relayHost):\(started.relayPort)")
                     if let file = options.sdp {
-                        do {
-                            let port = try SessionDescription.writeReceiver(
-                                started, to: file, port: UInt16(options.sdpPort),
-                                title: "Luukku \(started.sessionID) with \(started.expertDisplayName)")
-                            say("sdp: wrote \(file) for a receiver on port \(port); for example:")
-                            say("  ffplay -protocol_whitelist file,udp,rtp,srtp,crypto \(file)")
-                            if options.printSendCommand {
-                                say(
-                                    "  to send instead: ffmpeg -re -f lavfi -i testsrc=size=640x360:rate=30 -c:v libvpx "
-                                        + "-deadline realtime -g 10 -payload_type 96 -f rtp -srtp_out_suite "
-                                        + "AES_CM_128_HMAC_SHA1_80 -srtp_out_params "
-                                        + "\(Data(started.outboundKey.keyAndSalt).base64EncodedString()) "
-                                        + "'srtp://\(started.relayHost):\(started.relayPort)?localport=\(port)'")
-                            }
-                        } catch {
-                            say("luukku-terminal: cannot prepare the SDP: \(error)")
-                        }
-                        let seconds = options.mediaSeconds
-                        Task {
-                            try? await Task.sleep(for: .seconds(seconds))
-                            sink.yield(.timeUp)
-                        }
+                        writeSDP(started, to: file)
+                        schedule(.timeUp, after: options.mediaSeconds, sink)
                         continue
                     }
+                    let chosen = options.media.options(defaultColor: Request.patternColor, defaultTone: Request.tone)
+                    say("media: \(SessionMedia.describe(started))")
+                    if options.media.media == .real {
+                        for note in chosen.notes { say("media: \(note)") }
+                    }
                     do {
-                        let stream = try TestMedia(started)
-                        media = stream
-                        mediaRunning = true
-                        let count = options.mediaSeconds * TestMedia.packetsPerSecond
-                        Task {
-                            do throws(MediaError) {
-                                sink.yield(.mediaDone(.success(try await stream.stream(count: count))))
-                            } catch {
-                                sink.yield(.mediaDone(.failure(error)))
-                            }
+                        let running = try SessionMedia(
+                            started, mode: options.media.media, options: chosen.options,
+                            testPackets: options.mediaSeconds * TestMedia.packetsPerSecond)
+                        media.running = running
+                        Task { sink.yield(.mediaDone(await running.run())) }
+                        if options.media.media == .real {
+                            schedule(.timeUp, after: options.mediaSeconds, sink)
+                            schedule(.tick, after: 1, sink)
                         }
                     } catch {
+                        media.failed = true
+                        media.finished = true
                         say("luukku-terminal: media cannot start: \(error)")
                         hangUp(sessionID, &hungUp)
                     }
                 case .hangup(let hangup):
                     say("the session ended: \(hangup.reason)")
                     hungUp = true
-                    media?.stop()
+                    media.running?.stop()
                 case .feedbackRequest(let request):
                     if let rating = options.feedback {
                         connection.send(
@@ -150,10 +182,10 @@ struct TerminalSession {
                         say("feedback \(rating) sent for \(request.sessionID)")
                     }
                     done = true
-                    if mediaRunning { continue }  // its figures come first
-                    await connection.goodbye()
-                    return 0
+                    if media.running != nil, !media.finished { continue }  // its figures come first
+                    return await finish(0)
                 case .goodbye(let goodbye):
+                    media.running?.stop(linger: .zero)
                     say("the daemon said goodbye: \(goodbye.reason)")
                     return Exit.queueClosed
                 default:
@@ -164,9 +196,39 @@ struct TerminalSession {
         return Exit.unreachable
     }
 
+    private func schedule(_ event: Event, after seconds: Int, _ sink: AsyncStream<Event>.Continuation) {
+        Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            sink.yield(event)
+        }
+    }
+
+    /// `--sdp`: the SDP for an outside receiver (mode 0600: it holds this side's receive key), and with
+    /// `--print-send-command` the ffmpeg command that sends into the leg.
+    private func writeSDP(_ started: Luukku_V1_SessionStarted, to file: String) {
+        do {
+            let port = try SessionDescription.writeReceiver(
+                started, to: file, port: UInt16(options.sdpPort),
+                title: "Luukku \(started.sessionID) with \(started.expertDisplayName)")
+            say("sdp: wrote \(file) for a receiver on port \(port); for example:")
+            say("  ffplay -protocol_whitelist file,udp,rtp,srtp,crypto \(file)")
+            if options.printSendCommand {
+                let videoType = started.sendCodecList.first { $0.kind == .video }?.payloadType ?? 96
+                say(
+                    "  to send instead: ffmpeg -re -f lavfi -i testsrc=size=640x360:rate=30 -c:v libvpx "
+                        + "-deadline realtime -g 10 -payload_type \(videoType) -f rtp -srtp_out_suite "
+                        + "\(started.legSuite?.rawValue ?? "AES_CM_128_HMAC_SHA1_80") -srtp_out_params "
+                        + "\(Data(started.outboundKey.keyAndSalt).base64EncodedString()) "
+                        + "'srtp://\(started.relayHost):\(started.relayPort)?localport=\(port)'")
+            }
+        } catch {
+            say("luukku-terminal: cannot prepare the SDP: \(error)")
+        }
+    }
+
     /// Ends the session from this side, once.
     private func hangUp(_ session: String, _ hungUp: inout Bool) {
-        guard !hungUp else { return }
+        guard !hungUp, !session.isEmpty else { return }
         hungUp = true
         say("hanging up \(session)")
         connection.send(

@@ -1,5 +1,6 @@
 import CSRTP
 import CSRTPOpenSSL
+import LuukkuCore
 import LuukkuRelay
 import Testing
 
@@ -67,7 +68,7 @@ import Testing
     /// Random keys, IVs, AAD and lengths 0 ... 1,500: both implementations give the same octets (and the same
     /// GCM tag), each decrypts the other's output, and a flipped octet fails the GCM tag in ours.
     @Test(arguments: ciphers) func agreesWithTheBuiltInImplementation(_ cipher: CipherCase) throws {
-        var random = SplitMix64(seed: 0x5EED_0000 + UInt64(cipher.id))
+        var random = SplitMix(seed: 0x5EED_0000 + UInt64(cipher.id))
         var mismatches: [String] = []
         for round in 0..<300 {
             let key = random.bytes(Int(cipher.keyLength))
@@ -97,7 +98,7 @@ import Testing
     }
 
     @Test func hmacAgreesWithTheBuiltInImplementation() throws {
-        var random = SplitMix64(seed: 0x4D4A_C000)
+        var random = SplitMix(seed: 0x4D4A_C000)
         var mismatches = 0
         for _ in 0..<300 {
             let key = random.bytes(20)
@@ -195,16 +196,7 @@ import Testing
     }
 }
 
-/// A small seeded generator, so that a failing round can be run again.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Seeded octets, so that a failing round can be run again.
+extension SplitMix {
     mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }

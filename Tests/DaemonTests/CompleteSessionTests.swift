@@ -1,6 +1,7 @@
 import Foundation
 import LuukkuClient
 import LuukkuLedger
+import LuukkuMedia
 import LuukkuProtocol
 import Testing
 
@@ -18,7 +19,7 @@ import Testing
 
         async let terminal = daemon.runTerminal([
             "--agency", "kela", "--language", "sv", "--service", "housing-allowance", "--point", "parainen",
-            "--media-seconds", "4", "--feedback", "5",
+            "--media", "test-stream", "--media-seconds", "4", "--feedback", "5",
             "--comment", "Tack, det gick bra",
         ])
 

@@ -106,7 +106,10 @@ import Testing
         let daemon = try await Daemon.start()
         let tmux = try Tmux()
         // `swift test` sets NO_COLOR, which the console honours; this test wants the colours.
-        try await tmux.startConsole(daemon, ["--lang", "en"], columns: 100, rows: 30, environment: "env -u NO_COLOR ")
+        // Real media both ways (test patterns, no window or speaker here): the screen shows what the console
+        // decodes of the terminal's green picture and 750 Hz tone.
+        try await tmux.startConsole(
+            daemon, ["--lang", "en", "--headless"], columns: 100, rows: 30, environment: "env -u NO_COLOR ")
         defer { Tmux.kill(tmux.path, tmux.server) }
 
         // Logged in and available (the console asks for it), in colour: green on the presence line.
@@ -125,7 +128,7 @@ import Testing
         // A real terminal asks for Kela in Finnish; the offer shows the point, the queue and the countdown.
         async let customer = daemon.runTerminal([
             "--agency", "kela", "--language", "fi", "--point", "parainen", "--service", "housing-allowance",
-            "--media-seconds", "60",
+            "--headless", "--media-seconds", "60",
         ])
         let offer = try await tmux.waitFor(
             "CUSTOMER OFFERED", "Service point: Paraisten asiointipiste", "kela/fi  housing-allowance",
@@ -136,7 +139,8 @@ import Testing
         try await tmux.keys("y")
         let session = try await tmux.waitFor("SESSION RUNNING", "Presence: IN SESSION", "Elapsed: 0:0")
         #expect(session.contains("Keys: h hang up"), "\(session)")
-        let media = try await tmux.waitFor("  sent 50  received ")
+        let media = try await tmux.waitFor("  Video: in ", " fps (luma 0.4", "  Audio: in ", " packets/s (750 Hz)")
+        #expect(media.contains("suite AEAD_AES_128_GCM"), "\(media)")
 
         // Hang up: wrap-up with its countdown; ready ends it.
         try await tmux.keys("h")
@@ -193,7 +197,12 @@ import Testing
                 "--auto-accept", "--sdp", sdp.path,
             ], in: daemon.directory)
         #expect(await console.line(startingWith: "presence: available") != nil)
-        let run = try await daemon.runTerminal(["--agency", "kela", "--language", "fi", "--media-seconds", "1"])
+        // The terminal writes an SDP too: nothing sends on either side, and neither client's own media waits
+        // for the other's.
+        let run = try await daemon.runTerminal([
+            "--agency", "kela", "--language", "fi", "--media-seconds", "1", "--sdp",
+            daemon.directory.appendingPathComponent("terminal.sdp").path,
+        ])
         #expect(run.status == 0, "\(run.output)")
         let wrote = await console.line(startingWith: "sdp: wrote \(sdp.path) for a receiver on port ")
         #expect(wrote != nil, "\(console.stderr)")

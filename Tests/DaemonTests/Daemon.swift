@@ -287,6 +287,7 @@ final class LineLog: Sendable {
     private struct Waiter {
         let prefix: String
         let skip: Int
+        let anywhere: Bool
         let continuation: CheckedContinuation<String?, Never>
     }
 
@@ -297,7 +298,9 @@ final class LineLog: Sendable {
             state.lines.append(line)
             var ready: [(Waiter, String)] = []
             state.waiters.removeAll { waiter in
-                guard let match = Self.match(state.lines, waiter.prefix, waiter.skip) else { return false }
+                guard let match = Self.match(state.lines, waiter.prefix, waiter.skip, anywhere: waiter.anywhere) else {
+                    return false
+                }
                 ready.append((waiter, match))
                 return true
             }
@@ -305,6 +308,9 @@ final class LineLog: Sendable {
         }
         for (waiter, line) in ready { waiter.continuation.resume(returning: line) }
     }
+
+    /// Every line so far.
+    var lines: [String] { state.withLockedValue { $0.lines } }
 
     func finish() {
         let waiters = state.withLockedValue { state in
@@ -315,13 +321,15 @@ final class LineLog: Sendable {
         for waiter in waiters { waiter.continuation.resume(returning: nil) }
     }
 
-    func wait(for prefix: String, skip: Int) async -> String? {
+    /// The line after `skip` earlier ones that starts with `prefix` (or, `anywhere`, contains it).
+    func wait(for prefix: String, skip: Int, anywhere: Bool = false) async -> String? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let now = state.withLockedValue { state -> String?? in
-                    if let match = Self.match(state.lines, prefix, skip) { return .some(match) }
+                    if let match = Self.match(state.lines, prefix, skip, anywhere: anywhere) { return .some(match) }
                     if state.finished || Task.isCancelled { return .some(nil) }
-                    state.waiters.append(Waiter(prefix: prefix, skip: skip, continuation: continuation))
+                    state.waiters.append(
+                        Waiter(prefix: prefix, skip: skip, anywhere: anywhere, continuation: continuation))
                     return .none
                 }
                 if let now { continuation.resume(returning: now) }
@@ -331,8 +339,8 @@ final class LineLog: Sendable {
         }
     }
 
-    private static func match(_ lines: [String], _ prefix: String, _ skip: Int) -> String? {
-        let matching = lines.filter { $0.hasPrefix(prefix) }
+    private static func match(_ lines: [String], _ prefix: String, _ skip: Int, anywhere: Bool) -> String? {
+        let matching = lines.filter { anywhere ? $0.contains(prefix) : $0.hasPrefix(prefix) }
         return matching.count > skip ? matching[skip] : nil
     }
 }

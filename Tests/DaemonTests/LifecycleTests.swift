@@ -1,6 +1,7 @@
 import Foundation
 import LuukkuClient
 import LuukkuLedger
+import LuukkuMedia
 import LuukkuProtocol
 import NIOConcurrencyHelpers
 import Testing

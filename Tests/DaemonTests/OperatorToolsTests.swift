@@ -1,5 +1,6 @@
 import Foundation
 import LuukkuClient
+import LuukkuMedia
 import LuukkuProtocol
 import Testing
 
@@ -112,7 +113,8 @@ import Testing
         async let served: Void = Self.serve(expert, customers: 2)
         for point in ["parainen", "mikkeli"] {
             let run = try await daemon.runTerminal([
-                "--agency", "kela", "--language", "fi", "--point", point, "--media-seconds", "1",
+                "--agency", "kela", "--language", "fi", "--point", point, "--media", "test-stream", "--media-seconds",
+                "1",
             ])
             #expect(run.status == 0, "\(run.output)")
         }

@@ -9,10 +9,11 @@ final class RunningProcess: Sendable {
     private let lines = LineLog()
     let errorFile: URL
 
-    init(_ executable: String, _ arguments: [String], in directory: URL) throws {
+    init(_ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.currentDirectoryURL = directory
         let stdout = Pipe()
         process.standardOutput = stdout
@@ -45,8 +46,22 @@ final class RunningProcess: Sendable {
         if !exit.hasExited { kill(process.processIdentifier, SIGKILL) }
     }
 
+    var pid: pid_t { process.processIdentifier }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
     /// The first stdout line starting with `prefix`, or nil when stdout ended without one.
-    func line(startingWith prefix: String) async -> String? { await lines.wait(for: prefix, skip: 0) }
+    func line(startingWith prefix: String, after skip: Int = 0) async -> String? {
+        await lines.wait(for: prefix, skip: skip)
+    }
+
+    /// How many stdout lines so far contain `text`.
+    func lines(containing text: String) -> Int { lines.lines.filter { $0.contains(text) }.count }
+
+    /// The first stdout line (after `skip` such lines) that contains `text`.
+    func line(containing text: String, after skip: Int = 0) async -> String? {
+        await lines.wait(for: text, skip: skip, anywhere: true)
+    }
 
     func exitStatus() async -> Int32 { await exit.wait() }
 
@@ -55,6 +70,9 @@ final class RunningProcess: Sendable {
         kill(process.processIdentifier, SIGKILL)
         return await exit.wait()
     }
+
+    /// Its stdout so far.
+    var output: String { lines.lines.joined(separator: "\n") }
 
     var stderr: String { (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "" }
 }

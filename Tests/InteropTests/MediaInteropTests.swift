@@ -1,5 +1,6 @@
 import CRelayIO
 import Foundation
+import LuukkuCore
 import LuukkuRelay
 import Testing
 

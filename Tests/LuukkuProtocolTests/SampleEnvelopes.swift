@@ -26,6 +26,20 @@ enum SampleEnvelopes {
         ]
     }
 
+    static let vp8 = Luukku_V1_MediaCodec.with {
+        $0.kind = .video
+        $0.name = "VP8"
+        $0.payloadType = 96
+        $0.clockRate = 90_000
+    }
+    static let opus = Luukku_V1_MediaCodec.with {
+        $0.kind = .audio
+        $0.name = "opus"
+        $0.payloadType = 111
+        $0.clockRate = 48_000
+        $0.channels = 2
+    }
+
     static let all: [(name: String, envelope: Luukku_V1_Envelope)] = [
         (
             "hello",
@@ -221,6 +235,44 @@ enum SampleEnvelopes {
                         $0.servicePointName = "Servicepunkten i Pargas"
                         $0.language = "sv"
                         $0.serviceCode = "tax-card"
+                    }))
+        ),
+        (
+            "hello-with-media",
+            envelope(
+                1,
+                .hello(
+                    .with {
+                        $0.protocolVersions = [1]
+                        $0.clientSoftware = "luukku-terminal/0.6.0"
+                        $0.uiLanguage = "sv"
+                        $0.media = .with {
+                            $0.sendCodecs = [vp8, opus]
+                            $0.receiveCodecs = [vp8, opus]
+                            $0.srtpSuites = [.aeadAes128Gcm, .aesCm128HmacSha180]
+                        }
+                    }))
+        ),
+        (
+            "session-started-with-media",
+            envelope(
+                8,
+                .sessionStarted(
+                    .with {
+                        $0.sessionID = "s-78"
+                        $0.ticketID = "t-1043"
+                        $0.relayHost = "192.0.2.10"
+                        $0.relayPort = 40_004
+                        $0.suite = .aesCm128HmacSha180
+                        $0.outboundKey = .with { $0.keyAndSalt = .init(repeating: 0x33, count: 30) }
+                        $0.inboundKey = .with { $0.keyAndSalt = .init(repeating: 0x44, count: 30) }
+                        $0.expertAgency = "kela"
+                        $0.expertDisplayName = "Aino K."
+                        $0.servicePointID = "mikkeli"
+                        $0.servicePointName = "Mikkelin asiointipiste"
+                        $0.language = "fi"
+                        $0.sendCodecs = [vp8, opus]
+                        $0.receiveCodecs = [vp8, opus]
                     }))
         ),
         (

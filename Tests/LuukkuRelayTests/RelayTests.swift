@@ -1,4 +1,5 @@
 import CRelayIO
+import LuukkuCore
 import LuukkuRelay
 import Synchronization
 import Testing

@@ -1,3 +1,4 @@
+import LuukkuCore
 import LuukkuRelay
 import Testing
 

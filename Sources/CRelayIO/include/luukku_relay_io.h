@@ -6,6 +6,7 @@
 #define LUUKKU_RELAY_IO_H
 
 #include <stddef.h>
+#include <spawn.h>
 #include <stdint.h>
 
 // A batch of `capacity` packet buffers of `buffer_size` octets each, with the
@@ -73,6 +74,16 @@ int luukku_eventfd_create(void);
 void luukku_eventfd_signal(int fd);
 void luukku_eventfd_drain(int fd);
 int luukku_close(int fd);
+
+// A pipe whose two ends are close-on-exec from the start (pipe2 with O_CLOEXEC: no other thread's spawn can
+// inherit them in between). 0, or -errno.
+int luukku_pipe_cloexec(int ends[2]);
+// Sets a pipe's capacity (F_SETPIPE_SZ; the kernel may round it up or refuse above its limit). The new
+// capacity, or -errno.
+int luukku_pipe_set_size(int fd, int octets);
+// posix_spawn_file_actions_addclosefrom_np (glibc 2.34, a GNU extension Swift's Glibc module does not show):
+// the child closes every descriptor from `from` on. 0, or an error number.
+int luukku_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
 
 // Online processors.
 long luukku_processor_count(void);

@@ -152,6 +152,10 @@ public nonisolated enum Luukku_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
   case invalidFeedback // = 50
   case resumeFailed // = 51
 
+  /// The client's Hello.media shares no SRTP suite, or not the service's
+  /// required codecs, with the service: nothing can be offered to it.
+  case noCommonMedia // = 52
+
   /// Server side (90-99).
   case overloaded // = 90
   case shuttingDown // = 91
@@ -190,6 +194,7 @@ public nonisolated enum Luukku_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
     case 49: self = .invalidPresence
     case 50: self = .invalidFeedback
     case 51: self = .resumeFailed
+    case 52: self = .noCommonMedia
     case 90: self = .overloaded
     case 91: self = .shuttingDown
     case 99: self = .internal
@@ -225,6 +230,7 @@ public nonisolated enum Luukku_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
     case .invalidPresence: return 49
     case .invalidFeedback: return 50
     case .resumeFailed: return 51
+    case .noCommonMedia: return 52
     case .overloaded: return 90
     case .shuttingDown: return 91
     case .internal: return 99
@@ -260,6 +266,7 @@ public nonisolated enum Luukku_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
     .invalidPresence,
     .invalidFeedback,
     .resumeFailed,
+    .noCommonMedia,
     .overloaded,
     .shuttingDown,
     .internal,
@@ -285,9 +292,24 @@ public nonisolated struct Luukku_V1_Hello: Sendable {
   /// Preferred language for the safe text in Error messages ("fi", "sv", "en").
   public var uiLanguage: String = String()
 
+  /// The codecs this client can send and receive and the SRTP suites it
+  /// speaks (docs/protocol.md, "Media negotiation"). Absent (an older
+  /// client): the server assumes AES_CM_128_HMAC_SHA1_80 and the service's
+  /// codecs with their default payload types.
+  public var media: Luukku_V1_MediaCapabilities {
+    get {_media ?? Luukku_V1_MediaCapabilities()}
+    set {_media = newValue}
+  }
+  /// Returns true if `media` has been explicitly set.
+  public var hasMedia: Bool {self._media != nil}
+  /// Clears the value of `media`. Subsequent reads from it will return its default value.
+  public mutating func clearMedia() {self._media = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _media: Luukku_V1_MediaCapabilities? = nil
 }
 
 /// The server's answer to Hello.
@@ -554,12 +576,12 @@ nonisolated extension Luukku_V1_GoodbyeReason: SwiftProtobuf._ProtoNameProviding
 }
 
 nonisolated extension Luukku_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_FRAME_TOO_LARGE\0\u{1}ERROR_CODE_FRAME_TRUNCATED\0\u{1}ERROR_CODE_MALFORMED_ENVELOPE\0\u{1}ERROR_CODE_UNSUPPORTED_MESSAGE\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_UNEXPECTED_MESSAGE\0\u{1}ERROR_CODE_HEARTBEAT_TIMEOUT\0\u{1}ERROR_CODE_HANDSHAKE_TIMEOUT\0\u{1}ERROR_CODE_EMPTY_ENVELOPE\0\u{2}\u{b}ERROR_CODE_UNAUTHENTICATED\0\u{1}ERROR_CODE_UNKNOWN_IDENTITY\0\u{1}ERROR_CODE_REVOKED\0\u{1}ERROR_CODE_FORBIDDEN\0\u{2}\u{11}ERROR_CODE_UNKNOWN_AGENCY\0\u{1}ERROR_CODE_UNSUPPORTED_LANGUAGE\0\u{1}ERROR_CODE_UNKNOWN_SERVICE\0\u{1}ERROR_CODE_TOO_MANY_REQUESTS\0\u{1}ERROR_CODE_QUEUE_FULL\0\u{1}ERROR_CODE_QUEUE_CLOSED\0\u{1}ERROR_CODE_UNKNOWN_TICKET\0\u{1}ERROR_CODE_OFFER_EXPIRED\0\u{1}ERROR_CODE_UNKNOWN_SESSION\0\u{1}ERROR_CODE_INVALID_PRESENCE\0\u{1}ERROR_CODE_INVALID_FEEDBACK\0\u{1}ERROR_CODE_RESUME_FAILED\0\u{2}'ERROR_CODE_OVERLOADED\0\u{1}ERROR_CODE_SHUTTING_DOWN\0\u{2}\u{8}ERROR_CODE_INTERNAL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_FRAME_TOO_LARGE\0\u{1}ERROR_CODE_FRAME_TRUNCATED\0\u{1}ERROR_CODE_MALFORMED_ENVELOPE\0\u{1}ERROR_CODE_UNSUPPORTED_MESSAGE\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_UNEXPECTED_MESSAGE\0\u{1}ERROR_CODE_HEARTBEAT_TIMEOUT\0\u{1}ERROR_CODE_HANDSHAKE_TIMEOUT\0\u{1}ERROR_CODE_EMPTY_ENVELOPE\0\u{2}\u{b}ERROR_CODE_UNAUTHENTICATED\0\u{1}ERROR_CODE_UNKNOWN_IDENTITY\0\u{1}ERROR_CODE_REVOKED\0\u{1}ERROR_CODE_FORBIDDEN\0\u{2}\u{11}ERROR_CODE_UNKNOWN_AGENCY\0\u{1}ERROR_CODE_UNSUPPORTED_LANGUAGE\0\u{1}ERROR_CODE_UNKNOWN_SERVICE\0\u{1}ERROR_CODE_TOO_MANY_REQUESTS\0\u{1}ERROR_CODE_QUEUE_FULL\0\u{1}ERROR_CODE_QUEUE_CLOSED\0\u{1}ERROR_CODE_UNKNOWN_TICKET\0\u{1}ERROR_CODE_OFFER_EXPIRED\0\u{1}ERROR_CODE_UNKNOWN_SESSION\0\u{1}ERROR_CODE_INVALID_PRESENCE\0\u{1}ERROR_CODE_INVALID_FEEDBACK\0\u{1}ERROR_CODE_RESUME_FAILED\0\u{1}ERROR_CODE_NO_COMMON_MEDIA\0\u{2}&ERROR_CODE_OVERLOADED\0\u{1}ERROR_CODE_SHUTTING_DOWN\0\u{2}\u{8}ERROR_CODE_INTERNAL\0")
 }
 
 nonisolated extension Luukku_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_versions\0\u{3}client_software\0\u{3}ui_language\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_versions\0\u{3}client_software\0\u{3}ui_language\0\u{1}media\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -570,12 +592,17 @@ nonisolated extension Luukku_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.protocolVersions) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.clientSoftware) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.uiLanguage) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._media) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.protocolVersions.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.protocolVersions, fieldNumber: 1)
     }
@@ -585,6 +612,9 @@ nonisolated extension Luukku_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.uiLanguage.isEmpty {
       try visitor.visitSingularStringField(value: self.uiLanguage, fieldNumber: 3)
     }
+    try { if let v = self._media {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -592,6 +622,7 @@ nonisolated extension Luukku_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.protocolVersions != rhs.protocolVersions {return false}
     if lhs.clientSoftware != rhs.clientSoftware {return false}
     if lhs.uiLanguage != rhs.uiLanguage {return false}
+    if lhs._media != rhs._media {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

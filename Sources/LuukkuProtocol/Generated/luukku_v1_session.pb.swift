@@ -74,6 +74,45 @@ public nonisolated enum Luukku_V1_SrtpSuite: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+/// What a stream carries: sound or pictures.
+public nonisolated enum Luukku_V1_MediaKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case audio // = 1
+  case video // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .audio
+    case 2: self = .video
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .audio: return 1
+    case .video: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Luukku_V1_MediaKind] = [
+    .unspecified,
+    .audio,
+    .video,
+  ]
+
+}
+
 public nonisolated enum Luukku_V1_HangupReason: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -136,6 +175,59 @@ public nonisolated enum Luukku_V1_HangupReason: SwiftProtobuf.Enum, Swift.CaseIt
 
 }
 
+/// One RTP codec, as an SDP a=rtpmap line names it (RFC 4566 section 6,
+/// RFC 3551): encoding name, clock rate, channels, and the payload type.
+public nonisolated struct Luukku_V1_MediaCodec: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Luukku_V1_MediaKind = .unspecified
+
+  /// Encoding name, compared without regard to case: "VP8" (RFC 7741),
+  /// "opus" (RFC 7587).
+  public var name: String = String()
+
+  /// Dynamic RTP payload type, 96-127. In MediaCapabilities.receive_codecs:
+  /// the type this party wants to receive the codec with; in send_codecs:
+  /// the type it would send with when the receiver names none. In
+  /// SessionStarted: the type on the wire for that stream.
+  public var payloadType: UInt32 = 0
+
+  /// RTP clock rate in Hz: 90000 for VP8, 48000 for Opus.
+  public var clockRate: UInt32 = 0
+
+  /// Audio channels as a=rtpmap counts them (always 2 for Opus, RFC 7587
+  /// section 7); 0 for video.
+  public var channels: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Hello.media: what a client can send and receive (docs/protocol.md,
+/// "Media negotiation"). Each list is in the client's order of preference.
+public nonisolated struct Luukku_V1_MediaCapabilities: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Codecs this client can encode and send.
+  public var sendCodecs: [Luukku_V1_MediaCodec] = []
+
+  /// Codecs this client can receive and decode, each with the payload type it
+  /// wants them to arrive with.
+  public var receiveCodecs: [Luukku_V1_MediaCodec] = []
+
+  /// SRTP suites this client can protect and unprotect with.
+  public var srtpSuites: [Luukku_V1_SrtpSuite] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Master key and salt for one direction, as in an RFC 4568 inline key
 /// (key followed by salt: 30 bytes for AES_CM_128, 28 for AEAD_AES_128_GCM,
 /// 44 for AEAD_AES_256_GCM). Sent only inside the TLS connection.
@@ -169,6 +261,9 @@ public nonisolated struct Luukku_V1_SessionStarted: Sendable {
 
   public var relayPort: UInt32 = 0
 
+  /// The SRTP suite of this party's leg, chosen by the server from the
+  /// suites in Hello.media (AES_CM_128_HMAC_SHA1_80 for a client that sent
+  /// none).
   public var suite: Luukku_V1_SrtpSuite = .unspecified
 
   /// This party protects what it sends with this key.
@@ -205,6 +300,16 @@ public nonisolated struct Luukku_V1_SessionStarted: Sendable {
 
   public var serviceCode: String = String()
 
+  /// The media this party sends: one codec per kind, with the payload type
+  /// to put in its RTP packets (one SSRC per stream, chosen by the sender).
+  /// `suite` above is this party's own leg: the other leg may use another
+  /// suite (the relay re-protects between them).
+  public var sendCodecs: [Luukku_V1_MediaCodec] = []
+
+  /// The media this party receives: one codec per kind, with the payload
+  /// type its packets carry. Packets of another payload type may be dropped.
+  public var receiveCodecs: [Luukku_V1_MediaCodec] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -237,8 +342,102 @@ nonisolated extension Luukku_V1_SrtpSuite: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SRTP_SUITE_UNSPECIFIED\0\u{1}SRTP_SUITE_AES_CM_128_HMAC_SHA1_80\0\u{1}SRTP_SUITE_AES_CM_128_HMAC_SHA1_32\0\u{1}SRTP_SUITE_AEAD_AES_128_GCM\0\u{1}SRTP_SUITE_AEAD_AES_256_GCM\0")
 }
 
+nonisolated extension Luukku_V1_MediaKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MEDIA_KIND_UNSPECIFIED\0\u{1}MEDIA_KIND_AUDIO\0\u{1}MEDIA_KIND_VIDEO\0")
+}
+
 nonisolated extension Luukku_V1_HangupReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HANGUP_REASON_UNSPECIFIED\0\u{1}HANGUP_REASON_CUSTOMER_ENDED\0\u{1}HANGUP_REASON_EXPERT_ENDED\0\u{1}HANGUP_REASON_CONNECTION_LOST\0\u{1}HANGUP_REASON_MEDIA_TIMEOUT\0\u{1}HANGUP_REASON_OPERATOR\0\u{1}HANGUP_REASON_SHUTDOWN\0")
+}
+
+nonisolated extension Luukku_V1_MediaCodec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MediaCodec"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}name\0\u{3}payload_type\0\u{3}clock_rate\0\u{1}channels\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.payloadType) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.clockRate) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.channels) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if self.payloadType != 0 {
+      try visitor.visitSingularUInt32Field(value: self.payloadType, fieldNumber: 3)
+    }
+    if self.clockRate != 0 {
+      try visitor.visitSingularUInt32Field(value: self.clockRate, fieldNumber: 4)
+    }
+    if self.channels != 0 {
+      try visitor.visitSingularUInt32Field(value: self.channels, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Luukku_V1_MediaCodec, rhs: Luukku_V1_MediaCodec) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.payloadType != rhs.payloadType {return false}
+    if lhs.clockRate != rhs.clockRate {return false}
+    if lhs.channels != rhs.channels {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Luukku_V1_MediaCapabilities: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MediaCapabilities"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_codecs\0\u{3}receive_codecs\0\u{3}srtp_suites\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.sendCodecs) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.receiveCodecs) }()
+      case 3: try { try decoder.decodeRepeatedEnumField(value: &self.srtpSuites) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sendCodecs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.sendCodecs, fieldNumber: 1)
+    }
+    if !self.receiveCodecs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.receiveCodecs, fieldNumber: 2)
+    }
+    if !self.srtpSuites.isEmpty {
+      try visitor.visitPackedEnumField(value: self.srtpSuites, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Luukku_V1_MediaCapabilities, rhs: Luukku_V1_MediaCapabilities) -> Bool {
+    if lhs.sendCodecs != rhs.sendCodecs {return false}
+    if lhs.receiveCodecs != rhs.receiveCodecs {return false}
+    if lhs.srtpSuites != rhs.srtpSuites {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Luukku_V1_SrtpKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -273,7 +472,7 @@ nonisolated extension Luukku_V1_SrtpKey: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Luukku_V1_SessionStarted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SessionStarted"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}ticket_id\0\u{3}relay_host\0\u{3}relay_port\0\u{1}suite\0\u{3}outbound_key\0\u{3}inbound_key\0\u{3}expert_agency\0\u{3}expert_display_name\0\u{3}service_point_id\0\u{3}service_point_name\0\u{1}language\0\u{3}service_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}ticket_id\0\u{3}relay_host\0\u{3}relay_port\0\u{1}suite\0\u{3}outbound_key\0\u{3}inbound_key\0\u{3}expert_agency\0\u{3}expert_display_name\0\u{3}service_point_id\0\u{3}service_point_name\0\u{1}language\0\u{3}service_code\0\u{3}send_codecs\0\u{3}receive_codecs\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -294,6 +493,8 @@ nonisolated extension Luukku_V1_SessionStarted: SwiftProtobuf.Message, SwiftProt
       case 11: try { try decoder.decodeSingularStringField(value: &self.servicePointName) }()
       case 12: try { try decoder.decodeSingularStringField(value: &self.language) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.serviceCode) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.sendCodecs) }()
+      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.receiveCodecs) }()
       default: break
       }
     }
@@ -343,6 +544,12 @@ nonisolated extension Luukku_V1_SessionStarted: SwiftProtobuf.Message, SwiftProt
     if !self.serviceCode.isEmpty {
       try visitor.visitSingularStringField(value: self.serviceCode, fieldNumber: 13)
     }
+    if !self.sendCodecs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.sendCodecs, fieldNumber: 14)
+    }
+    if !self.receiveCodecs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.receiveCodecs, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -360,6 +567,8 @@ nonisolated extension Luukku_V1_SessionStarted: SwiftProtobuf.Message, SwiftProt
     if lhs.servicePointName != rhs.servicePointName {return false}
     if lhs.language != rhs.language {return false}
     if lhs.serviceCode != rhs.serviceCode {return false}
+    if lhs.sendCodecs != rhs.sendCodecs {return false}
+    if lhs.receiveCodecs != rhs.receiveCodecs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

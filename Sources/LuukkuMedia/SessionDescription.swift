@@ -1,5 +1,6 @@
 import CRelayIO
 import Foundation
+import LuukkuCore
 import LuukkuProtocol
 import LuukkuRelay
 
@@ -18,11 +19,10 @@ public enum SessionDescription {
         guard luukku_ipv4_parse(started.relayHost, &relay) == 0 else {
             throw MediaError("the relay host \(started.relayHost) is not an IPv4 address")
         }
-        try LibSRTP.start(backend: .openssl)
-        let context = try SRTPContext(
-            keyingMaterial: SRTPKeyingMaterial(
-                suite: .aesCM128HMACSHA1_80, bytes: [UInt8](started.outboundKey.keyAndSalt)),
-            direction: .outbound)
+        guard started.legSuite?.isSDPSuite == true else {
+            throw MediaError("an SDP for ffmpeg needs AES_CM_128_HMAC_SHA1_80 or _32 on this leg")
+        }
+        let context = try started.srtpContexts().sender
         var bound: UInt16 = 0
         let fd = luukku_udp_open(0, port, 0, &bound)
         guard fd >= 0 else { throw MediaError("cannot bind UDP port \(port): \(String(cString: strerror(-fd)))") }
@@ -44,21 +44,23 @@ public enum SessionDescription {
         return bound
     }
 
-    /// An SDP for a receiver on `port` of this host: VP8 at 90 kHz, payload type 96, RTP and RTCP on one port,
-    /// and the key the relay protects this side's media with (`inbound_key`).
+    /// An SDP for a receiver on `port` of this host: VP8 at 90 kHz with the payload type the session chose for
+    /// this side (96 from an older server), RTP and RTCP on one port, and the key and suite the relay protects
+    /// this side's media with (`inbound_key`).
     public static func receiver(_ started: Luukku_V1_SessionStarted, port: UInt16, title: String) -> String {
         let key = Data(started.inboundKey.keyAndSalt).base64EncodedString()
+        let videoType = started.receiveCodecList.first { $0.kind == .video }?.payloadType ?? 96
         return """
             v=0
             o=luukku-terminal 0 0 IN IP4 127.0.0.1
             s=\(title)
             c=IN IP4 127.0.0.1
             t=0 0
-            m=video \(port) RTP/SAVP 96
-            a=rtpmap:96 VP8/90000
+            m=video \(port) RTP/SAVP \(videoType)
+            a=rtpmap:\(videoType) VP8/90000
             a=rtcp-mux
             a=recvonly
-            a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\(key)
+            a=crypto:1 \(started.legSuite?.rawValue ?? "AES_CM_128_HMAC_SHA1_80") inline:\(key)
 
             """
     }
@@ -76,4 +78,34 @@ public enum SessionDescription {
         else { throw MediaError("cannot write \(file)") }
         return latched
     }
+}
+
+extension Luukku_V1_SessionStarted {
+    /// This party's leg suite: AES_CM_128_HMAC_SHA1_80 from a server older than media negotiation (which names
+    /// none), nil for a suite this build does not know.
+    public var legSuite: SRTPSuite? { suite == .unspecified ? .aesCM128HMACSHA1_80 : SRTPSuite(wire: suite) }
+
+    /// The SRTP contexts of this party's leg: the sender protects with `outbound_key`, the receiver unprotects
+    /// what the relay protected with `inbound_key`.
+    /// - Throws: ``MediaError`` for an unknown suite or keys of the wrong length (the text holds no key).
+    func srtpContexts() throws(MediaError) -> (suite: SRTPSuite, sender: SRTPContext, receiver: SRTPContext) {
+        guard let suite = legSuite else { throw MediaError("the server chose an SRTP suite this client does not know") }
+        do {
+            try LibSRTP.start(backend: .openssl)
+            let sender = try SRTPContext(
+                keyingMaterial: SRTPKeyingMaterial(suite: suite, bytes: [UInt8](outboundKey.keyAndSalt)),
+                direction: .outbound)
+            let receiver = try SRTPContext(
+                keyingMaterial: SRTPKeyingMaterial(suite: suite, bytes: [UInt8](inboundKey.keyAndSalt)),
+                direction: .inbound)
+            return (suite, sender, receiver)
+        } catch {
+            throw MediaError("cannot set up SRTP (\(suite.rawValue)): \(error)")
+        }
+    }
+}
+
+extension SRTPSuite {
+    /// The suites ffmpeg's and GStreamer's SDP readers take in an `a=crypto` line (RFC 4568); not GCM.
+    public var isSDPSuite: Bool { self == .aesCM128HMACSHA1_80 || self == .aesCM128HMACSHA1_32 }
 }

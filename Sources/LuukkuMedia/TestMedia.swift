@@ -1,11 +1,12 @@
 import CRelayIO
 import Foundation
+import LuukkuCore
 import LuukkuProtocol
 import LuukkuRelay
 import NIOConcurrencyHelpers
 
 /// What a built-in test stream saw, for the user and the tests.
-public struct MediaReport: Hashable, Sendable, CustomStringConvertible {
+public struct MediaReport: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Stream packets sent, and every authenticated stream packet that arrived (the probes that open the path
     /// are counted apart).
     public var sent: Int = 0
@@ -31,8 +32,10 @@ public struct MediaReport: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The built-in SRTP test stream of luukku-terminal (and the tests' expert): one UDP socket, the session's
-/// keys, RTP packets of a fixed size at a fixed rate to the relay, and RFC 3550 statistics of what comes back.
+/// The synthetic SRTP test stream (`--media test-stream`, and the tests' own parties): one UDP socket, the
+/// session's keys and suite, RTP packets of a fixed size at a fixed rate to the relay, and RFC 3550 statistics
+/// of what comes back. No codec and no child process: for scripts and for tests of the signaling and the
+/// relay, where decoding pictures would only cost time.
 ///
 /// It first sends probe packets (another SSRC and payload type) until one arrives from the far side, so that
 /// both legs are latched before the counted stream starts: the relay drops a packet whose other leg has not
@@ -55,22 +58,14 @@ public final class TestMedia: @unchecked Sendable {
     private let live = NIOLockedValueBox(MediaReport())
 
     /// Opens the socket and the SRTP contexts for `started`.
-    public init(_ started: Luukku_V1_SessionStarted) throws {
+    public init(_ started: Luukku_V1_SessionStarted) throws(MediaError) {
         var address: UInt32 = 0
         guard luukku_ipv4_parse(started.relayHost, &address) == 0 else {
             throw MediaError("the relay host \(started.relayHost) is not an IPv4 address")
         }
         relayAddress = address
         relayPort = UInt16(clamping: started.relayPort)
-        let suite = SRTPSuite.aesCM128HMACSHA1_80
-        guard started.suite == .aesCm128HmacSha180 else { throw MediaError("unsupported SRTP suite \(started.suite)") }
-        try LibSRTP.start(backend: .openssl)
-        sender = try SRTPContext(
-            keyingMaterial: SRTPKeyingMaterial(suite: suite, bytes: [UInt8](started.outboundKey.keyAndSalt)),
-            direction: .outbound)
-        receiver = try SRTPContext(
-            keyingMaterial: SRTPKeyingMaterial(suite: suite, bytes: [UInt8](started.inboundKey.keyAndSalt)),
-            direction: .inbound)
+        (_, sender, receiver) = try started.srtpContexts()
         var bound: UInt16 = 0
         let fd = luukku_udp_open(0, 0, 0, &bound)
         guard fd >= 0 else { throw MediaError("cannot open a UDP socket: \(String(cString: strerror(-fd)))") }
@@ -222,10 +217,4 @@ public final class TestMedia: @unchecked Sendable {
             }
         }
     }
-}
-
-/// The test stream could not run.
-public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -1,7 +1,6 @@
-import CSRTP
-
 /// An SRTP crypto suite as named in SDES (RFC 4568 section 6.2, RFC 7714 section 12): what a relay leg
-/// offers and accepts.
+/// offers and accepts, what a client says it speaks (`Hello.media`) and what the configuration prefers
+/// (`media.srtpSuites`). The names and lengths live here, in the domain; LuukkuRelay maps them onto libsrtp2.
 public enum SRTPSuite: String, CaseIterable, Hashable, Sendable {
     /// RFC 3711 AES-CM with an 80-bit HMAC-SHA1 tag: the default every peer speaks.
     case aesCM128HMACSHA1_80 = "AES_CM_128_HMAC_SHA1_80"
@@ -43,24 +42,6 @@ public enum SRTPSuite: String, CaseIterable, Hashable, Sendable {
         switch self {
         case .aesCM128HMACSHA1_80, .aesCM128HMACSHA1_32: 4 + 10
         case .aeadAES128GCM, .aeadAES256GCM: 4 + 16
-        }
-    }
-
-    /// Fills libsrtp's policies for SRTP and SRTCP.
-    func apply(rtp: inout srtp_crypto_policy_t, rtcp: inout srtp_crypto_policy_t) {
-        switch self {
-        case .aesCM128HMACSHA1_80:
-            luukku_srtp_policy_aes_cm_128_hmac_sha1_80(&rtp)
-            luukku_srtp_policy_aes_cm_128_hmac_sha1_80(&rtcp)
-        case .aesCM128HMACSHA1_32:
-            luukku_srtp_policy_aes_cm_128_hmac_sha1_32(&rtp)
-            luukku_srtp_policy_aes_cm_128_hmac_sha1_80(&rtcp)  // RFC 4568 section 6.2.2
-        case .aeadAES128GCM:
-            srtp_crypto_policy_set_aes_gcm_128_16_auth(&rtp)
-            srtp_crypto_policy_set_aes_gcm_128_16_auth(&rtcp)
-        case .aeadAES256GCM:
-            srtp_crypto_policy_set_aes_gcm_256_16_auth(&rtp)
-            srtp_crypto_policy_set_aes_gcm_256_16_auth(&rtcp)
         }
     }
 }
