@@ -41,6 +41,9 @@ extension Configuration {
                 if codec.kind == .video, codec.channels != 0 {
                     v.issue("\(at).channels", "is for audio only")
                 }
+                if codec.payloadType == nil {
+                    v.issue("\(at).payloadType", "required: the type used where a client names none (96 to 127)")
+                }
                 if let type = codec.payloadType, !(96...127).contains(type) {
                     v.issue("\(at).payloadType", "must be a dynamic payload type, 96 to 127, got \(type)")
                 }
@@ -96,10 +99,12 @@ private struct ConfiguredCodec: Decodable {
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: c, debugDescription: "must be \"audio\" or \"video\", got \"\(kindName)\"")
         }
+        let name = try c.decode(String.self, forKey: .name)
+        // Audio is mono unless said, but Opus is always opus/48000/2 in SDP terms (RFC 7587 section 7).
+        let channels = kind == .video ? 0 : name.lowercased() == "opus" ? 2 : 1
         codec = MediaCodec(
-            kind: kind, name: try c.decode(String.self, forKey: .name),
-            clockRate: try c.decode(UInt32.self, forKey: .clockRate),
-            channels: try c.decodeIfPresent(UInt32.self, forKey: .channels) ?? (kind == .audio ? 1 : 0),
-            payloadType: try c.decode(UInt8.self, forKey: .payloadType))
+            kind: kind, name: name, clockRate: try c.decode(UInt32.self, forKey: .clockRate),
+            channels: try c.decodeIfPresent(UInt32.self, forKey: .channels) ?? UInt32(channels),
+            payloadType: try c.decodeIfPresent(UInt8.self, forKey: .payloadType))
     }
 }

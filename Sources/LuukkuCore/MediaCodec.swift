@@ -73,9 +73,9 @@ public struct MediaCapabilities: Hashable, Sendable {
     }
 
     /// What a client that sends no `Hello.media` (an older one) is taken to speak: AES_CM_128_HMAC_SHA1_80,
-    /// the only suite the service used before negotiation existed, and every codec of the service with its
-    /// default payload type.
+    /// the only suite the service used before negotiation existed, and the service's required codecs with their
+    /// default payload types (nothing more: a codec it never said it had is never chosen for it).
     public static func assumed(for profile: Configuration.Media) -> MediaCapabilities {
-        MediaCapabilities(send: profile.codecs, receive: profile.codecs, suites: [.aesCM128HMACSHA1_80])
+        MediaCapabilities(send: profile.required, receive: profile.required, suites: [.aesCM128HMACSHA1_80])
     }
 }

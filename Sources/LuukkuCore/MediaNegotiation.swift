@@ -78,7 +78,8 @@ public struct MediaRefusal: Error, Hashable, Sendable, CustomStringConvertible {
 ///   since the relay pays for it.
 /// - Each direction's codec of a kind is, among the service's codecs that the sender sends and the receiver
 ///   receives, the one the receiver lists first (it knows what it decodes best); its payload type is the one
-///   the receiver asked for, else the sender's, else the service's default.
+///   the receiver asked for, else the sender's, else the service's default, else (when that one is taken in
+///   this direction) the lowest free dynamic type.
 public enum MediaNegotiation {
     /// nil when the party is admitted; else why not.
     public static func refusal(for capabilities: MediaCapabilities?, profile: Configuration.Media) -> MediaRefusal? {
@@ -133,9 +134,15 @@ public enum MediaNegotiation {
                 rank(first, in: receiver.receive) < rank(second, in: receiver.receive)
             }
             guard let codec = ranked else { throw MediaRefusal([.noCommonCodec(kind)]) }
-            let payloadType =
-                receiver.receive.first { $0.isSameCodec(as: codec) }?.payloadType
-                ?? sender.send.first { $0.isSameCodec(as: codec) }?.payloadType ?? codec.payloadType
+            let named = receiver.receive.first { $0.isSameCodec(as: codec) }?.payloadType
+            var payloadType = named ?? sender.send.first { $0.isSameCodec(as: codec) }?.payloadType ?? codec.payloadType
+            // Two streams of a direction on one type could not be told apart: a type the receiver did not name
+            // itself gives way to a free one (the receiver's own types are unique: admission checked them).
+            let taken = Set(
+                chosen.compactMap(\.payloadType) + (named == nil ? receiver.receive.compactMap(\.payloadType) : []))
+            if named == nil, let type = payloadType, taken.contains(type) {
+                payloadType = (96...127).map(UInt8.init).first { !taken.contains($0) }
+            }
             chosen.append(codec.with(payloadType: payloadType))
         }
         return chosen

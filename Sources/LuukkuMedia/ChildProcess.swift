@@ -22,9 +22,6 @@ final class ChildProcess {
     private(set) var exitStatus: Int32?
     private(set) var usage = rusage()
 
-    /// Where descriptors wait in the child on their way to their numbers (below the usual limit of 1,024).
-    static let stagingBase: Int32 = 900
-
     /// `setpriv`, when installed.
     static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first {
         FileManager.default.isExecutableFile(atPath: $0)
@@ -47,12 +44,14 @@ final class ChildProcess {
         // Each parent descriptor first to a number above every target, then to its target: a parent descriptor
         // whose number is another's target (3-6 are often free in the parent) is never overwritten before it
         // is copied. dup2 clears close-on-exec on the copies; the parent's own descriptors stay close-on-exec.
+        // Staged just above every number involved, so that a low descriptor limit (ulimit -n) still allows them.
         let mapping = descriptors.sorted { $0.key < $1.key }
+        let staging = (mapping.flatMap { [$0.key, $0.value] }.max() ?? 2) + 1
         for (index, entry) in mapping.enumerated() {
-            posix_spawn_file_actions_adddup2(&actions, entry.value, Self.stagingBase + Int32(index))
+            posix_spawn_file_actions_adddup2(&actions, entry.value, staging + Int32(index))
         }
         for (index, entry) in mapping.enumerated() {
-            posix_spawn_file_actions_adddup2(&actions, Self.stagingBase + Int32(index), entry.key)
+            posix_spawn_file_actions_adddup2(&actions, staging + Int32(index), entry.key)
         }
         // Nothing else of the parent's reaches the child (its sockets, a TLS connection, another child's pipes),
         // close-on-exec or not; the staged copies go too.
@@ -83,6 +82,16 @@ final class ChildProcess {
     func signal(_ number: Int32) {
         guard exitStatus == nil else { return }
         kill(pid, number)
+    }
+
+    /// Reaps the child within `seconds`, then kills it (SIGKILL) and waits for it.
+    func reap(within seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !reap(block: false), Date() < deadline { usleep(10_000) }
+        if !reap(block: false) {
+            signal(SIGKILL)
+            reap(block: true)
+        }
     }
 
     /// Reaps the child if it has exited; with `block`, waits for it. Records its exit status and its CPU use.

@@ -100,7 +100,7 @@ public struct GStreamerPipeline: Hashable, Sendable {
                 "audiotestsrc", "is-live=true", "wave=sine", "freq=\(hertz)", "volume=0.4", "samplesperbuffer=480",
             ]
         case .microphone:
-            source = [MediaDevices.current.hasPulseAudio ? "pulsesrc" : "alsasrc"]
+            source = [options.pulseAudio ? "pulsesrc" : "alsasrc"]
         }
         source += ["!", "audioconvert", "!", "audioresample", "!", "audio/x-raw,format=S16LE,rate=48000,channels=1"]
         if options.echoCancellation {
@@ -143,7 +143,8 @@ public struct GStreamerPipeline: Hashable, Sendable {
             // No self-view: the tee's one branch is the encoder's.
             return decode + ["!", "fakevideosink", "sync=true", "qos=false", "max-lateness=-1", "async=false"]
         case .window, .kms:
-            // The far side large, this side's own picture a quarter the size in the lower right corner.
+            // The far side large, this side's own picture a quarter the size in the lower right corner. The
+            // compositor is fed by the live self-view from the start, so autovideosink (no async property) prerolls.
             let small = (width: width / 4 / 2 * 2, height: height / 4 / 2 * 2)
             let sink: [String] =
                 options.videoOutput == .kms
@@ -176,7 +177,12 @@ public struct GStreamerPipeline: Hashable, Sendable {
         }
         if options.speaker {
             if options.echoCancellation { chain += ["!", "webrtcechoprobe", "name=echoprobe"] }
-            chain += ["!", "audioconvert", "!", "autoaudiosink", "sync=true"]
+            // A named sink, not autoaudiosink: every sink of a branch that waits for the engine's data must be
+            // async=false, or the pipeline never reaches PLAYING (the engine feeds it only from then on).
+            chain += [
+                "!", "audioconvert", "!", options.pulseAudio ? "pulsesink" : "alsasink", "sync=true",
+                "async=false",
+            ]
         } else {
             chain += ["!", "fakeaudiosink", "sync=true", "qos=false", "max-lateness=-1", "async=false"]
         }

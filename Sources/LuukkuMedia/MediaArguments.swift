@@ -140,6 +140,7 @@ public struct MediaArguments: ParsableArguments, Sendable {
             speaker = false
         }
         var options = MediaOptions(video: video, audio: audio, videoOutput: output, speaker: speaker)
+        options.pulseAudio = devices.hasPulseAudio
         if let size = videoDimensions {
             options.width = size.width
             options.height = size.height

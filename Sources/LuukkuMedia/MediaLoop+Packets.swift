@@ -108,7 +108,7 @@ extension MediaLoop {
     }
 
     /// The child plays: the video held meanwhile goes in, from its key frame.
-    private func childStartedPlaying() {
+    func childStartedPlaying() {
         guard !childPlaying else { return }
         childPlaying = true
         let packets = heldIncoming

@@ -23,6 +23,8 @@ final class MediaLoop {
     static let reportInterval: UInt64 = 1_000_000_000
     static let maximumPacket = 1_500
     static let maximumHeld = 2_000
+    /// How long incoming media waits for the child's PLAYING message at most.
+    static let playingPatience: UInt64 = 3_000_000_000
 
     let engine: MediaEngine
     var figures: MediaFigures
@@ -188,10 +190,7 @@ final class MediaLoop {
             readMessages(from: &messages, into: &messageLines)
             readMessages(from: &errors, into: &errorLines)
         }
-        if !child.reap(block: false) {
-            child.signal(SIGKILL)
-            child.reap(block: true)
-        }
+        child.reap(within: 0)
         for fd in [videoOut, audioOut, messages, errors] where fd >= 0 { _ = luukku_close(fd) }
         videoOut = -1
         audioOut = -1
@@ -224,9 +223,15 @@ final class MediaLoop {
                 }
                 if now >= stopAt { return }
             }
-            if now >= nextRTCP { sendReports(now: now, bye: false) }
+            // After BYE nothing more goes out (RFC 3550 section 6.6).
+            if now >= nextRTCP, !stopping { sendReports(now: now, bye: false) }
+            if !childPlaying, now >= start + Self.playingPatience {
+                // No PLAYING message in time: feed anyway rather than hold media for the whole session.
+                childStartedPlaying()
+            }
             if now >= nextSecond { refresh(now: now) }
             var deadline = min(nextRTCP, nextSecond)
+            if !childPlaying { deadline = min(deadline, start + Self.playingPatience) }
             if let stopAt = engine.stopAt { deadline = min(deadline, stopAt) }
             let timeout = deadline > now ? Int32(min(1_000, (deadline - now) / 1_000_000 + 1)) : 0
             let watched: [Int32] = [engine.socket, videoOut, audioOut, messages, errors, engine.wake.read]
@@ -244,8 +249,8 @@ final class MediaLoop {
             if fds[3].revents != 0 { readMessages(from: &messages, into: &messageLines) }
             if fds[4].revents != 0 { readMessages(from: &errors, into: &errorLines) }
             if messages < 0, errors < 0 {
-                // The child closed its output: it has ended.
-                child?.reap(block: true)
+                // The child closed its output: it has ended (or is ending; a hung driver must not hang us).
+                child?.reap(within: 2)
                 if !stopping {
                     figures.error =
                         lastError ?? "the media pipeline ended (\(child?.exitDescription ?? "not started"))"

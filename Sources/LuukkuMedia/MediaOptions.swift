@@ -30,8 +30,10 @@ public struct MediaOptions: Hashable, Sendable {
     public var video: VideoSource
     public var audio: AudioSource
     public var videoOutput: VideoOutput
-    /// Sound to the speaker (`autoaudiosink`); false: decoded and measured only.
+    /// Sound to the speaker; false: decoded and measured only.
     public var speaker: Bool
+    /// The microphone and the speaker through PulseAudio (`pulsesrc`, `pulsesink`), else ALSA.
+    public var pulseAudio = false
     public var width = 640
     public var height = 360
     public var framesPerSecond = 30

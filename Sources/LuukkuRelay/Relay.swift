@@ -121,6 +121,14 @@ public final class Relay: Sendable {
     public func open(session id: UInt64, a: LegKeys, b: LegKeys, clockRates: ClockRates = ClockRates())
         throws(RelayError) -> (a: UInt16, b: UInt16)
     {
+        try open(session: id, a: a, b: b, clockRatesA: clockRates, clockRatesB: clockRates)
+    }
+
+    /// Opens a session whose legs carry streams of different payload types: each leg's RTP statistics use the
+    /// clock rates of what its own peer sends.
+    public func open(session id: UInt64, a: LegKeys, b: LegKeys, clockRatesA: ClockRates, clockRatesB: ClockRates)
+        throws(RelayError) -> (a: UInt16, b: UInt16)
+    {
         let workerIndex = nextWorker.wrappingAdd(1, ordering: .relaxed).oldValue % workers.count
         try directory.reserve(id, worker: workerIndex)
         var opened: [(fd: Int32, port: UInt16)] = []
@@ -129,8 +137,8 @@ public final class Relay: Sendable {
             let now = luukku_monotonic_ns()
             opened.append(try openSocket())
             opened.append(try openSocket())
-            let legA = try makeLeg(opened[0], keys: a, clockRates: clockRates, now: now)
-            let legB = try makeLeg(opened[1], keys: b, clockRates: clockRates, now: now)
+            let legA = try makeLeg(opened[0], keys: a, clockRates: clockRatesA, now: now)
+            let legB = try makeLeg(opened[1], keys: b, clockRates: clockRatesB, now: now)
             session = RelayWorker.Session(id: id, a: legA, b: legB)
         } catch {
             for socket in opened {

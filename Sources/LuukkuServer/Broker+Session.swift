@@ -16,30 +16,37 @@ extension Broker {
         else {
             return step.error(sink, answerRefusal(TicketID(wireValue: wire), expert: expert), correlation: correlation)
         }
-        // Both parties were admitted (RequestService, SetPresence), so a plan exists; should the configuration
-        // have changed under them (SIGHUP), the offer goes back as a decline would, with the reason logged.
+        // Both parties were admitted (RequestService, SetPresence) under the media profile, which is fixed while
+        // the daemon runs, so a plan exists; if not (a bug), the offer goes back as a decline would, logged.
         let plan: MediaPlan
         do {
             plan = try MediaNegotiation.plan(
                 terminal: parties[ticketRecord.party]?.media, expert: record.party.flatMap { parties[$0]?.media },
                 profile: configuration.media)
         } catch {
-            logger.warning("no media plan for an accepted offer", metadata: ["ticket": "\(ticket)", "why": "\(error)"])
+            logger.error("no media plan for an accepted offer", metadata: ["ticket": "\(ticket)", "why": "\(error)"])
             ServerMetrics.shared.mediaRefused(role: "session", kind: error.kind)
-            return step.error(
-                sink, ProtocolError(.noCommonMedia, detail: error.description), correlation: correlation)
+            step.error(sink, ProtocolError(.noCommonMedia, detail: error.description), correlation: correlation)
+            if case .missed(_, let lapsed, _) = record.presence.decline(ticket: ticket, now: clock.now) {
+                experts[expert] = record
+                missed(ticket, expert: expert, lapsed: lapsed, &step)
+            }
+            return
         }
         // Legs next: if the relay cannot open them, the offer still stands and nothing else changed.
         let id = nextSession
         let terminalKeys = LegKeys.random(suite: plan.terminal.suite)
         let expertKeys = LegKeys.random(suite: plan.expert.suite)
-        var rates: [UInt8: UInt32] = [:]
-        for codec in plan.terminal.send + plan.terminal.receive {
-            if let type = codec.payloadType { rates[type] = codec.clockRate }
+        // Each leg's statistics read what its own party sends.
+        func rates(_ codecs: [MediaCodec]) -> ClockRates {
+            ClockRates(
+                Dictionary(codecs.compactMap { c in c.payloadType.map { ($0, c.clockRate) } }) { first, _ in first })
         }
         let ports: (a: UInt16, b: UInt16)
         do {
-            ports = try relay.open(session: id, a: terminalKeys, b: expertKeys, clockRates: ClockRates(rates))
+            ports = try relay.open(
+                session: id, a: terminalKeys, b: expertKeys, clockRatesA: rates(plan.terminal.send),
+                clockRatesB: rates(plan.expert.send))
         } catch {
             logger.error("relay could not open a session", metadata: ["error": "\(error)"])
             return step.error(
@@ -198,7 +205,8 @@ extension Broker {
         partyByToken[old.token] = nil
         partyByToken[fresh.token] = oldID
         old.token = fresh.token
-        old.media = fresh.media  // for sessions to come; a running one keeps its plan
+        // For sessions to come (a running one keeps its plan), if the new connection's media is admitted too.
+        if MediaNegotiation.refusal(for: fresh.media, profile: configuration.media) == nil { old.media = fresh.media }
         old.sink = fresh.sink
         old.connection = fresh.connection
         old.standby = false

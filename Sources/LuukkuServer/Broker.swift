@@ -357,6 +357,8 @@ public final class Broker: @unchecked Sendable {
             kept.experts = configuration.experts
             kept.agencies = configuration.agencies
             kept.relay = configuration.relay
+            // Parties were admitted under the running media profile; a new one would strand their tickets.
+            kept.media = configuration.media
             // The listener's settings and the presence policy were fixed at start; Welcome keeps telling the truth.
             let running = configuration.server
             kept.server.listenHost = running.listenHost
@@ -371,8 +373,8 @@ public final class Broker: @unchecked Sendable {
             kept.server.timeouts.wrapUp = running.timeouts.wrapUp
             if kept != new {
                 notes.append(
-                    "agencies, experts, presence timeouts, the listener or the relay changed: those take effect at "
-                        + "the next start")
+                    "agencies, experts, presence timeouts, the listener, the relay or the media changed: those take "
+                        + "effect at the next start")
             }
             configuration = kept
             // A connection whose identity is now revoked (or gone from the configuration) ends at once, without

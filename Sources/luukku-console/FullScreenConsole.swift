@@ -23,7 +23,8 @@ struct FullScreenConsole {
         case key(UInt8)
         case tick
         case resize
-        case mediaDone(SessionMedia.Outcome)
+        /// A session's media ended: its outcome, which media it was, and its session.
+        case mediaDone(SessionMedia.Outcome, SessionMedia, session: String)
     }
 
     func run() async throws {
@@ -78,11 +79,13 @@ struct FullScreenConsole {
             case .resize:
                 size = RawTerminal.size
                 terminal.write("\u{1B}[2J")
-            case .mediaDone(let outcome):
+            case .mediaDone(let outcome, let ended, let endedSession):
+                // A late end of an earlier session's media neither clears nor hangs up the current one.
+                guard media === ended else { continue }
                 media = nil
                 state.noticeDetail = outcome.failure.map { "media: \($0)" } ?? outcome.summary
                 if let file = options.media.mediaReport { try? outcome.write(to: file) }
-                if outcome.failure != nil, let session = state.session {
+                if outcome.failure != nil, let session = state.session, session.id == endedSession {
                     connection.send(
                         .hangup(
                             .with {
@@ -99,9 +102,15 @@ struct FullScreenConsole {
                 state.apply(frame, now: .now)
                 switch frame.message {
                 case .sessionStarted(let started):
+                    if let previous = media {
+                        // The last session's media still lingers: it ends first (its child may hold the camera).
+                        previous.stop(linger: .zero)
+                        await mediaEnded?.value
+                    }
                     media = startMedia(started, &state)
                     if let running = media {
-                        mediaEnded = Task { sink.yield(.mediaDone(await running.run())) }
+                        let id = started.sessionID
+                        mediaEnded = Task { sink.yield(.mediaDone(await running.run(), running, session: id)) }
                     }
                 case .hangup:
                     media?.stop()

@@ -129,7 +129,8 @@ struct ExpertLoop {
         case closed
         case line(String)
         case endOfInput
-        case media(SessionMedia.Outcome)
+        /// A session's media ended: its outcome, which media it was, and its session.
+        case media(SessionMedia.Outcome, SessionMedia, session: String)
         case tick
         case hangUpTimer(String)
         case signal(Int32)
@@ -151,6 +152,8 @@ struct ExpertLoop {
         var offer: String?
         var session: String?
         var media: SessionMedia?
+        /// The running media's task, to wait for its end (its child reaped) before the next session's media starts.
+        var mediaTask: Task<Void, Never>?
         var interrupted: Int32?
         for await event in events {
             switch event {
@@ -202,20 +205,23 @@ struct ExpertLoop {
                     try? await Task.sleep(for: .seconds(1))
                     sink.yield(.tick)
                 }
-            case .media(let outcome):
-                media = nil
+            case .media(let outcome, let ended, let endedSession):
+                // An earlier session's media that ended late (auto-accept took the next customer meanwhile) must
+                // not clear, or hang up, the current one.
+                let current = media === ended
+                if current { media = nil }
                 say(outcome.summary)
                 if let failure = outcome.failure { say("luukku-console: media: \(failure)") }
                 if let file = options.media.mediaReport {
                     do { try outcome.write(to: file) } catch { say("luukku-console: cannot write \(file): \(error)") }
                 }
-                if let number = interrupted {
+                if let number = interrupted, media == nil {
                     await connection.goodbye()
                     if number == 0 { return }
                     throw ExitCode(128 + number)
                 }
                 // Media that failed (a busy camera) cannot carry the session: it ends.
-                if outcome.failure != nil, let session { hangUp(session) }
+                if current, outcome.failure != nil, session == endedSession { hangUp(endedSession) }
             case .hangUpTimer(let id):
                 if session == id { hangUp(id) }
             case .frame(let frame):
@@ -245,6 +251,13 @@ struct ExpertLoop {
                 case .sessionStarted(let started):
                     session = started.sessionID
                     offer = nil
+                    if let previous = media {
+                        // The last session's media still lingers: it ends now, and its child with it (it may hold
+                        // the camera), before this session's starts.
+                        previous.stop(linger: .zero)
+                        await mediaTask?.value
+                        media = nil
+                    }
                     say(
                         "session \(started.sessionID) with \(started.servicePointName), \(started.language); "
                             + "media via \(started.relayHost):\(started.relayPort)")
@@ -258,7 +271,8 @@ struct ExpertLoop {
                         say("media: \(SessionMedia.describe(started))")
                         for note in notes { say("media: \(note)") }
                         media = running
-                        Task { sink.yield(.media(await running.run())) }
+                        let id = started.sessionID
+                        mediaTask = Task { sink.yield(.media(await running.run(), running, session: id)) }
                         if options.media.media == .real {
                             Task {
                                 try? await Task.sleep(for: .seconds(1))

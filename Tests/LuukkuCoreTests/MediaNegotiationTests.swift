@@ -62,11 +62,28 @@ import Testing
         #expect(plan.expert.receive.map(\.payloadType) == [120, 111])
     }
 
+    @Test func twoStreamsOfADirectionNeverShareAPayloadType() throws {
+        // The expert names no type for VP8 and 96 for Opus; the terminal would send VP8 at 96.
+        var expert = Self.everything
+        expert.receive = [.vp8(payloadType: nil), .opus(payloadType: 96)]
+        let plan = try MediaNegotiation.plan(terminal: Self.everything, expert: expert, profile: Self.profile)
+        #expect(plan.expert.receive.map(\.payloadType) == [97, 96])
+        #expect(plan.terminal.send == plan.expert.receive)
+    }
+
     @Test func anOlderClientIsTakenToSpeakAESCMAndTheServicesCodecs() throws {
         let plan = try MediaNegotiation.plan(terminal: nil, expert: Self.everything, profile: Self.profile)
         #expect(plan.terminal.suite == .aesCM128HMACSHA1_80 && plan.expert.suite == .aeadAES128GCM)
         #expect(plan.terminal.send.map(\.description) == ["96 VP8/90000", "111 opus/48000/2"])
         // A service that no longer allows AES-CM cannot serve it.
+        // Only the required codecs: a further one it never said it had is not chosen for it.
+        var withH264 = Self.profile
+        let h264 = MediaCodec(kind: .video, name: "H264", clockRate: 90_000, payloadType: 102)
+        withH264.codecs = [.vp8(), h264, .opus()]
+        var expert = Self.everything
+        expert.receive = [h264, .vp8(), .opus()]
+        let older = try MediaNegotiation.plan(terminal: nil, expert: expert, profile: withH264)
+        #expect(older.terminal.send.map(\.name) == ["VP8", "opus"])
         var gcmOnly = Self.profile
         gcmOnly.srtpSuites = [.aeadAES128GCM]
         let refusal = try #require(MediaNegotiation.refusal(for: nil, profile: gcmOnly))
@@ -150,6 +167,14 @@ import Testing
         ]).get().media
         #expect(media.codecs == [.vp8(payloadType: 100), .opus(payloadType: 101)])
         #expect(media.srtpSuites == [.aesCM128HMACSHA1_80])
+        // Opus without channels is opus/48000/2 (RFC 7587), which every client offers.
+        let opus = try Self.load(media: [
+            "codecs": [
+                ["kind": "video", "name": "VP8", "clockRate": 90_000, "payloadType": 96],
+                ["kind": "audio", "name": "opus", "clockRate": 48_000, "payloadType": 111],
+            ]
+        ]).get().media
+        #expect(opus.codecs[1] == .opus())
     }
 
     @Test func badValuesAreNamedByTheirKeys() throws {
@@ -179,6 +204,15 @@ import Testing
         #expect(problems["media.codecs[1].payloadType"]?.contains("96 to 127, got 34") == true, "\(problems)")
         #expect(problems["media.codecs[2].payloadType"] == "payload type 96 is taken by media.codecs[0]", "\(problems)")
         #expect(problems["media.srtpSuites"] == "must list at least one suite", "\(problems)")
+        guard
+            case .failure(let untyped) = try Self.load(media: [
+                "codecs": [["kind": "video", "name": "VP8", "clockRate": 90_000]]
+            ])
+        else {
+            Issue.record("accepted a codec without a payload type")
+            return
+        }
+        #expect(untyped.issues.map(\.keyPath) == ["media.codecs[0].payloadType"], "\(untyped.issues)")
         guard case .failure(let kind) = try Self.load(media: ["codecs": [["kind": "text", "name": "t140"]]]) else {
             Issue.record("accepted a kind that is neither audio nor video")
             return

@@ -53,7 +53,11 @@ import Testing
         #expect(text.contains("autovideosink sync=true"))
         // The microphone next to the speaker: webrtcdsp on capture, its probe on playout.
         #expect(text.contains("webrtcdsp probe=echoprobe echo-cancel=true"))
-        #expect(text.contains("webrtcechoprobe name=echoprobe ! audioconvert ! autoaudiosink"))
+        #expect(text.contains("webrtcechoprobe name=echoprobe ! audioconvert ! alsasink sync=true async=false"))
+        #expect(text.contains("alsasrc ! audioconvert"))
+        options.pulseAudio = true
+        #expect(Self.text(options).contains("pulsesrc ! audioconvert"))
+        #expect(Self.text(options).contains("! pulsesink sync=true async=false"))
         #expect(options.echoCancellation)
         options.videoOutput = .kms
         #expect(Self.text(options).contains("kmssink sync=true"))
