@@ -154,9 +154,11 @@ public struct MediaArguments: ParsableArguments, Sendable {
     }
 
     /// What to tell the server in Hello: the engine's codecs and the offered suites (the test stream carries
-    /// no codec but rides on the same negotiation).
-    public func capabilities() -> MediaCapabilities {
-        MediaCapabilities(
-            send: [.vp8(), .opus()], receive: [.vp8(), .opus()], suites: (try? suites()) ?? MediaOptions.allSuites)
+    /// no codec but rides on the same negotiation). `forSDP`: only the suites ffmpeg's SDP reader takes (AES-CM).
+    public func capabilities(forSDP: Bool = false) -> MediaCapabilities {
+        var offered = (try? suites()) ?? MediaOptions.allSuites
+        if forSDP { offered = offered.filter(\.isSDPSuite) }
+        if offered.isEmpty { offered = [.aesCM128HMACSHA1_80] }
+        return MediaCapabilities(send: MediaOptions.codecs, receive: MediaOptions.codecs, suites: offered)
     }
 }

@@ -38,10 +38,7 @@ public final class MediaEngine: @unchecked Sendable {
     /// - Throws: ``MediaError`` for a relay host that is not IPv4, a suite or codec the engine does not speak,
     ///   keys of the wrong length, or no socket.
     public init(_ started: Luukku_V1_SessionStarted, options: MediaOptions) throws(MediaError) {
-        var address: UInt32 = 0
-        guard luukku_ipv4_parse(started.relayHost, &address) == 0 else {
-            throw MediaError("the relay host \(started.relayHost) is not an IPv4 address")
-        }
+        let address = try started.relayAddress()
         // A server from before media negotiation names no suite and no codecs: AES-CM and the usual types.
         let (suite, sender, receiver) = try started.srtpContexts()
         var streams = GStreamerPipeline.Streams(
@@ -99,8 +96,7 @@ public final class MediaEngine: @unchecked Sendable {
     }
 
     private static func check(_ codec: MediaCodec) throws(MediaError) {
-        let known = [MediaCodec.vp8(), MediaCodec.opus()]
-        guard known.contains(where: { $0.isSameCodec(as: codec) }) else {
+        guard MediaOptions.codecs.contains(where: { $0.isSameCodec(as: codec) }) else {
             throw MediaError("the server chose \(codec), which this client does not speak")
         }
     }

@@ -72,11 +72,8 @@ public struct MediaOptions: Hashable, Sendable {
     /// speaker, as at a kiosk.
     public var echoCancellation: Bool { audio == .microphone && speaker }
 
-    /// What the engine can send and receive (`Hello.media`): VP8 and Opus with their usual payload types, and
-    /// ``suites``.
-    public var capabilities: MediaCapabilities {
-        MediaCapabilities(send: [.vp8(), .opus()], receive: [.vp8(), .opus()], suites: suites)
-    }
+    /// The codecs the engine sends and receives: VP8 and Opus with their usual payload types.
+    public static let codecs: [MediaCodec] = [.vp8(), .opus()]
 }
 
 /// Disturbances applied to the media a client receives, between SRTP and the decoder, as a network would

@@ -15,10 +15,7 @@ public enum SessionDescription {
     /// Sends one authenticated RTCP packet (an empty RR, RFC 3550 section 6.4.2) from local `port` (0: the
     /// kernel picks) to the session's leg, and returns the port, now free for the receiver to bind.
     public static func latch(_ started: Luukku_V1_SessionStarted, port: UInt16) throws -> UInt16 {
-        var relay: UInt32 = 0
-        guard luukku_ipv4_parse(started.relayHost, &relay) == 0 else {
-            throw MediaError("the relay host \(started.relayHost) is not an IPv4 address")
-        }
+        let relay = try started.relayAddress()
         guard started.legSuite?.isSDPSuite == true else {
             throw MediaError("an SDP for ffmpeg needs AES_CM_128_HMAC_SHA1_80 or _32 on this leg")
         }
@@ -84,6 +81,15 @@ extension Luukku_V1_SessionStarted {
     /// This party's leg suite: AES_CM_128_HMAC_SHA1_80 from a server older than media negotiation (which names
     /// none), nil for a suite this build does not know.
     public var legSuite: SRTPSuite? { suite == .unspecified ? .aesCM128HMACSHA1_80 : SRTPSuite(wire: suite) }
+
+    /// The relay leg's IPv4 address (`relay_host`), in host byte order.
+    func relayAddress() throws(MediaError) -> UInt32 {
+        var address: UInt32 = 0
+        guard luukku_ipv4_parse(relayHost, &address) == 0 else {
+            throw MediaError("the relay host \(relayHost) is not an IPv4 address")
+        }
+        return address
+    }
 
     /// The SRTP contexts of this party's leg: the sender protects with `outbound_key`, the receiver unprotects
     /// what the relay protected with `inbound_key`.

@@ -59,11 +59,7 @@ public final class TestMedia: @unchecked Sendable {
 
     /// Opens the socket and the SRTP contexts for `started`.
     public init(_ started: Luukku_V1_SessionStarted) throws(MediaError) {
-        var address: UInt32 = 0
-        guard luukku_ipv4_parse(started.relayHost, &address) == 0 else {
-            throw MediaError("the relay host \(started.relayHost) is not an IPv4 address")
-        }
-        relayAddress = address
+        relayAddress = try started.relayAddress()
         relayPort = UInt16(clamping: started.relayPort)
         (_, sender, receiver) = try started.srtpContexts()
         var bound: UInt16 = 0

@@ -59,14 +59,10 @@ extension Broker {
         let action: PresenceAction<ContinuousClock.Instant>
         switch request.presence {
         case .available:
-            if let refusal = MediaNegotiation.refusal(
-                for: record.party.flatMap { parties[$0]?.media }, profile: configuration.media)
+            if let error = mediaRefusal(
+                record.party.flatMap { parties[$0]?.media }, role: "expert", subject: "expert \(expert)")
             {
-                ServerMetrics.shared.mediaRefused(role: "expert", kind: refusal.kind)
-                logger.notice(
-                    "available refused: no media in common", metadata: ["expert": "\(expert)", "why": "\(refusal)"])
-                return step.error(
-                    sink, ProtocolError(.noCommonMedia, detail: refusal.description), correlation: correlation)
+                return step.error(sink, error, correlation: correlation)
             }
             action = record.presence.setAvailable(now: clock.now)
         case .away: action = record.presence.setAway(reason: Self.awayReason(request.awayReason), now: clock.now)

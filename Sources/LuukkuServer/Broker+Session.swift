@@ -92,8 +92,7 @@ extension Broker {
         let session = SessionRecord(
             id: id, ticket: ticket, expert: expert, terminalParty: ticketRecord.party, queue: ticketRecord.queue,
             terminalStarted: started(port: ports.a, keys: terminalKeys, media: plan.terminal),
-            expertStarted: started(port: ports.b, keys: expertKeys, media: plan.expert), media: plan,
-            startedAt: clock.now)
+            expertStarted: started(port: ports.b, keys: expertKeys, media: plan.expert), startedAt: clock.now)
         sessions[id] = session
         experts[expert]?.session = id
         experts[expert]?.sessionStartedAt = clock.now
@@ -122,6 +121,17 @@ extension Broker {
                 "to_expert": "\(plan.terminal.send.map(\.description).joined(separator: " "))",
                 "to_terminal": "\(plan.expert.send.map(\.description).joined(separator: " "))",
             ])
+    }
+
+    /// NO_COMMON_MEDIA for a terminal's request or an expert's AVAILABLE when `media` is not admitted (counted
+    /// and logged), else nil.
+    func mediaRefusal(_ media: MediaCapabilities?, role: String, subject: String) -> ProtocolError? {
+        guard let refusal = MediaNegotiation.refusal(for: media, profile: configuration.media) else { return nil }
+        ServerMetrics.shared.mediaRefused(role: role, kind: refusal.kind)
+        logger.notice(
+            "\(role == "expert" ? "available" : "request") refused: no media in common",
+            metadata: ["who": "\(subject)", "why": "\(refusal)"])
+        return ProtocolError(.noCommonMedia, detail: refusal.description)
     }
 
     /// The address peers send media to when no public address is configured.

@@ -28,11 +28,8 @@ extension Broker {
             else { return refuse(.unknownService) }
             service = code
         }
-        if let refusal = MediaNegotiation.refusal(for: party.media, profile: configuration.media) {
-            ServerMetrics.shared.mediaRefused(role: "terminal", kind: refusal.kind)
-            logger.notice(
-                "request refused: no media in common", metadata: ["party": "\(id)", "why": "\(refusal)"])
-            return refuse(.noCommonMedia, refusal.description)
+        if let error = mediaRefusal(party.media, role: "terminal", subject: "party \(id)") {
+            return step.error(sink, error, correlation: correlation)
         }
         guard party.tickets.count < configuration.server.maxRequestsPerTerminal else {
             return refuse(.tooManyRequests, "limit \(configuration.server.maxRequestsPerTerminal)")

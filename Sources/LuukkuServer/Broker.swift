@@ -450,6 +450,5 @@ struct SessionRecord {
     let queue: QueueKey
     let terminalStarted: Luukku_V1_SessionStarted
     let expertStarted: Luukku_V1_SessionStarted
-    let media: MediaPlan
     let startedAt: ContinuousClock.Instant
 }

@@ -75,14 +75,6 @@ struct LuukkuConsole: AsyncParsableCommand {
         }
     }
 
-    /// What Hello offers: the engine's codecs and the chosen suites; with `--sdp`, only AES-CM (ffmpeg's).
-    var capabilities: MediaCapabilities {
-        var offered = media.capabilities()
-        if sdp != nil { offered.suites = offered.suites.filter(\.isSDPSuite) }
-        if offered.suites.isEmpty { offered.suites = [.aesCM128HMACSHA1_80] }
-        return offered
-    }
-
     func run() async throws {
         guard let colon = daemon.lastIndex(of: ":"), let port = Int(daemon[daemon.index(after: colon)...]) else {
             throw ValidationError("--daemon must be HOST:PORT")
@@ -94,7 +86,7 @@ struct LuukkuConsole: AsyncParsableCommand {
         do {
             connection = try await ClientConnection.connect(
                 host: String(daemon[..<colon]), port: port, identity: identity, software: "luukku-console/0.6.0",
-                group: MultiThreadedEventLoopGroup.singleton, media: capabilities)
+                group: MultiThreadedEventLoopGroup.singleton, media: media.capabilities(forSDP: sdp != nil))
         } catch {
             say("luukku-console: \(error)")
             if case .refused = error.code { throw ExitCode(77) }

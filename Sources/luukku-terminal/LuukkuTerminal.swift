@@ -121,15 +121,6 @@ struct Request: AsyncParsableCommand {
         return (String(daemon[..<colon]), port)
     }
 
-    /// What Hello offers: the engine's codecs and the chosen suites; with `--sdp`, only the suites ffmpeg reads
-    /// from an SDP (AES-CM).
-    var capabilities: MediaCapabilities {
-        var offered = media.capabilities()
-        if sdp != nil { offered.suites = offered.suites.filter(\.isSDPSuite) }
-        if offered.suites.isEmpty { offered.suites = [.aesCM128HMACSHA1_80] }
-        return offered
-    }
-
     func run() async throws {
         let (host, port) = daemonEndpoint!
         let identity = ClientIdentity(
@@ -141,7 +132,7 @@ struct Request: AsyncParsableCommand {
         do {
             connection = try await ClientConnection.connect(
                 host: host, port: port, identity: identity, software: "luukku-terminal/0.6.0", group: group,
-                media: capabilities)
+                media: media.capabilities(forSDP: sdp != nil))
         } catch {
             say("luukku-terminal: \(error)")
             switch error.code {

@@ -1,5 +1,6 @@
 import Foundation
 import LuukkuClient
+import LuukkuCore
 import LuukkuLedger
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -169,7 +170,9 @@ final class Daemon: Sendable {
     }
 
     /// Connects as the identity whose files `certs/make-dev-certs` wrote under `name` (e.g. terminal-parainen).
-    func connect(_ name: String?, heartbeats: Bool = true) async throws(ClientError) -> ClientConnection {
+    func connect(_ name: String?, heartbeats: Bool = true, media: MediaCapabilities? = nil) async throws(ClientError)
+        -> ClientConnection
+    {
         let certs = Self.certificates
         let identity = ClientIdentity(
             certificate: name.map { certs.appendingPathComponent("\($0).pem").path },
@@ -177,7 +180,7 @@ final class Daemon: Sendable {
             trustRoots: certs.appendingPathComponent("ca.pem").path)
         return try await ClientConnection.connect(
             host: "127.0.0.1", port: port, identity: identity, software: "daemon-tests",
-            group: MultiThreadedEventLoopGroup.singleton, heartbeats: heartbeats)
+            group: MultiThreadedEventLoopGroup.singleton, heartbeats: heartbeats, media: media)
     }
 
     /// The ledger, opened after the daemon exited (the file lock allows one process at a time).

@@ -181,13 +181,8 @@ import Testing
 
         // A terminal that sends H.264 only.
         let h264 = MediaCodec(kind: .video, name: "H264", clockRate: 90_000, payloadType: 102)
-        let noVP8 = try await ClientConnection.connect(
-            host: "127.0.0.1", port: daemon.port,
-            identity: ClientIdentity(
-                certificate: Daemon.certificates.appendingPathComponent("terminal-mikkeli.pem").path,
-                privateKey: Daemon.certificates.appendingPathComponent("terminal-mikkeli.key").path,
-                trustRoots: Daemon.certificates.appendingPathComponent("ca.pem").path),
-            software: "daemon-tests", group: MultiThreadedEventLoopGroup.singleton,
+        let noVP8 = try await daemon.connect(
+            "terminal-mikkeli",
             media: MediaCapabilities(send: [h264, .opus()], receive: [.vp8(), .opus()], suites: [.aeadAES128GCM]))
         let correlation = noVP8.requestService("kela", "sv")
         let error = try await noVP8.expectError()
@@ -199,13 +194,8 @@ import Testing
         await noVP8.goodbye()
 
         // An expert console that cannot receive Opus cannot become available.
-        let deaf = try await ClientConnection.connect(
-            host: "127.0.0.1", port: daemon.port,
-            identity: ClientIdentity(
-                certificate: Daemon.certificates.appendingPathComponent("expert-kela-aino.pem").path,
-                privateKey: Daemon.certificates.appendingPathComponent("expert-kela-aino.key").path,
-                trustRoots: Daemon.certificates.appendingPathComponent("ca.pem").path),
-            software: "daemon-tests", group: MultiThreadedEventLoopGroup.singleton,
+        let deaf = try await daemon.connect(
+            "expert-kela-aino",
             media: MediaCapabilities(send: [.vp8(), .opus()], receive: [.vp8()], suites: [.aesCM128HMACSHA1_80]))
         deaf.send(.setPresence(.with { $0.presence = .available }))
         let deafError = try await deaf.expectError()
