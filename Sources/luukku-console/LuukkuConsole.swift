@@ -16,17 +16,17 @@ struct LuukkuConsole: AsyncParsableCommand {
         commandName: "luukku-console",
         abstract: "The Luukku agency expert's console.",
         discussion: """
-            Full screen on a terminal (keys shown at the bottom); line mode with --line, \\
-            --auto-accept, --hang-up-after or when stdin or stdout is not a terminal. Line-mode \\
-            commands on stdin, one per line: a (accept the offer), d (decline), h (hang up), \\
+            Full screen on a terminal (keys shown at the bottom); line mode with --line, \
+            --auto-accept, --hang-up-after or when stdin or stdout is not a terminal. Line-mode \
+            commands on stdin, one per line: a (accept the offer), d (decline), h (hang up), \
             r (ready: end wrap-up), away, available, q (quit).
 
-            Media (docs/media.md): the camera and microphone when there is a camera, else a blue \\
-            test pattern and a 1750 Hz tone; the customer large and this side small in a window, \\
-            and the speaker, where there is a display and a sound device (else decoded only, as \\
+            Media (docs/media.md): the camera and microphone when there is a camera, else a blue \
+            test pattern and a 1750 Hz tone; the customer large and this side small in a window, \
+            and the speaker, where there is a display and a sound device (else decoded only, as \
             with --headless).
 
-            Exit status: 0 on quit or end of input, 69 when the daemon cannot be reached, \\
+            Exit status: 0 on quit or end of input, 69 when the daemon cannot be reached, \
             77 when it refuses this expert, 128+N after signal N in line mode (Ctrl-C: 130).
             """)
 

@@ -14,10 +14,10 @@ struct LuukkuTerminal: AsyncParsableCommand {
         commandName: "luukku-terminal",
         abstract: "The reference Luukku service-point video terminal.",
         discussion: """
-            Exit status: 0 after a session (or a cancel), 64 for bad usage, 69 when the \\
-            daemon cannot be reached, 70 when the session ran but its media failed (a busy \\
-            camera, no GStreamer), 75 when the queue closed or the ticket was closed by the \\
-            server, 77 when the daemon refused this terminal or its request (NO_COMMON_MEDIA \\
+            Exit status: 0 after a session (or a cancel), 64 for bad usage, 69 when the \
+            daemon cannot be reached, 70 when the session ran but its media failed (a busy \
+            camera, no GStreamer), 75 when the queue closed or the ticket was closed by the \
+            server, 77 when the daemon refused this terminal or its request (NO_COMMON_MEDIA \
             among them), 128+N after signal N (Ctrl-C: 130).
             """,
         subcommands: [Request.self]
@@ -37,9 +37,9 @@ struct Request: AsyncParsableCommand {
         discussion: """
             Example: luukku-terminal request --agency kela --language sv --point parainen --feedback 5
 
-            Media (docs/media.md): the camera and microphone when there is a camera, else a green \\
-            test pattern and a 750 Hz tone; a window with the expert large and this side small, \\
-            and the speaker, where there is a display and a sound device (else decoded only, as \\
+            Media (docs/media.md): the camera and microphone when there is a camera, else a green \
+            test pattern and a 750 Hz tone; a window with the expert large and this side small, \
+            and the speaker, where there is a display and a sound device (else decoded only, as \
             with --headless). Figures are printed once a second.
             """)
 
