@@ -74,6 +74,9 @@ run: build certs
 
 test: deps
 	swift build --build-tests
+	@# GStreamer scans its plugins into ~/.cache/gstreamer-1.0 on first use (seconds on a fresh machine, and
+	@# a first media test's child waited for it): once here, before the tests.
+	gst-inspect-1.0 >/dev/null
 	swift test --skip-build
 	$(MAKE) --no-print-directory test-tsan
 
@@ -129,7 +132,7 @@ proto: deps $(PROTOC_GEN_SWIFT)
 fuzz: deps
 	swift build -c release --build-path .build-fuzz --sanitize=fuzzer --sanitize=address --product LuukkuFrameFuzzer
 	@mkdir -p .build-fuzz/corpus .build-fuzz/seeds .build-fuzz/artifacts
-	@for f in Tests/Fixtures/frames/*.hex; do \
+	@for f in proto/luukku/v1/frames/*.hex; do \
 	  perl -ne 'chomp; print pack("H*", $$_)' "$$f" > .build-fuzz/seeds/$$(basename "$$f" .hex); done
 	SWIFT_BACKTRACE=enable=no $(FUZZER) .build-fuzz/corpus .build-fuzz/seeds \
 	  -max_total_time=$(SECONDS) -print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/
@@ -161,6 +164,10 @@ install-files:
 	install -m 0644 systemd/luukkud.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/luukkud.conf
 	install -m 0644 docs/server.md docs/configuration.md docs/protocol.md docs/ledger.md docs/relay.md docs/terminal.md \
 	  docs/media.md docs/operations.md docs/luukkuctl.md ops/grafana/luukku-dashboard.json $(DESTDIR)$(PREFIX)/share/doc/luukku/
+	# The wire contract beside protocol.md: the schema and the golden frames.
+	install -d $(DESTDIR)$(PREFIX)/share/doc/luukku/proto/luukku/v1/frames
+	install -m 0644 proto/luukku/v1/*.proto $(DESTDIR)$(PREFIX)/share/doc/luukku/proto/luukku/v1/
+	install -m 0644 proto/luukku/v1/frames/* $(DESTDIR)$(PREFIX)/share/doc/luukku/proto/luukku/v1/frames/
 	install -m 0644 config/luukku.example.json $(DESTDIR)$(PREFIX)/share/luukku/
 
 docs-luukkuctl: build

@@ -61,10 +61,13 @@ public final class ClientConnection: Sendable {
     ///   server closes a connection silent for its idle timeout (turned off only to test that).
     /// - Parameter media: what this client can send and receive (`Hello.media`); nil behaves as a client from
     ///   before media negotiation (AES_CM_128_HMAC_SHA1_80 and the service's codecs).
+    /// - Parameter uiLanguage: the language the client shows its user (`Hello.ui_language`): a terminal's
+    ///   Welcome names its service point in it where the point has a name in it.
     /// - Throws: ``ClientError``: `.unreachable` for TCP/TLS failures, `.refused` with the server's error code.
     public static func connect(
         host: String, port: Int, identity: ClientIdentity, software: String, group: any EventLoopGroup,
-        versions: [UInt32] = ProtocolVersion.supported, heartbeats: Bool = true, media: MediaCapabilities? = nil
+        versions: [UInt32] = ProtocolVersion.supported, heartbeats: Bool = true, media: MediaCapabilities? = nil,
+        uiLanguage: String = ""
     ) async throws(ClientError) -> ClientConnection {
         let context: NIOSSLContext
         do {
@@ -102,6 +105,7 @@ public final class ClientConnection: Sendable {
         hello.hello = .with {
             $0.protocolVersions = versions
             $0.clientSoftware = software
+            $0.uiLanguage = uiLanguage
             if let media { $0.media = media.wire }
         }
         channel.writeAndFlush(hello, promise: nil)

@@ -8,7 +8,7 @@
 ///   (sessions in progress are at a random point), so the estimate is `(r - 1/2) * h`.
 /// - with no expert serving the queue there is no honest estimate: `nil` (QueueStatus omits it).
 ///
-/// Until the queue has history, ``prior`` stands in for `h` (from configuration, per agency).
+/// Until the queue has history, ``prior`` stands in for `h` (the broker's fixed 300 s).
 /// The query is O(1): the server may call it after every change of a queue.
 public struct WaitEstimator: Sendable {
     /// Handling time assumed before any session of this queue has ended.

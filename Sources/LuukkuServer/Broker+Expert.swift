@@ -25,6 +25,7 @@ extension Broker {
         let action = record.presence.loggedOut()
         record.party = nil
         record.session = nil
+        record.wrapUpSession = nil
         experts[expert] = record
         if case .loggedOut(let returned?, _) = action {
             returnTicket(returned, from: expert, answer: .noAnswer, &step)
@@ -65,7 +66,13 @@ extension Broker {
                 return step.error(sink, error, correlation: correlation)
             }
             action = record.presence.setAvailable(now: clock.now)
-        case .away: action = record.presence.setAway(reason: Self.awayReason(request.awayReason), now: clock.now)
+        case .away:
+            guard request.awayReason != .noAnswer else {
+                return step.error(
+                    sink, ProtocolError(.invalidPresence, detail: "NO_ANSWER is set by the server only"),
+                    correlation: correlation)
+            }
+            action = record.presence.setAway(reason: Self.awayReason(request.awayReason), now: clock.now)
         default:
             return step.error(
                 sink, ProtocolError(.invalidPresence, detail: "only AVAILABLE or AWAY may be asked for"),
@@ -109,7 +116,9 @@ extension Broker {
                 continue
             }
             _ = ticket.machine.offered(to: match.expert)
-            expert.lastOffer = match.ticket
+            expert.recentOffers.removeAll { $0 == match.ticket }
+            expert.recentOffers.append(match.ticket)
+            if expert.recentOffers.count > Self.recentOffersKept { expert.recentOffers.removeFirst() }
             experts[match.expert] = expert
             tickets[match.ticket] = ticket
             step.events.append(.offerMade(ticket: match.ticket, expert: match.expert, at: Date()))
@@ -137,18 +146,19 @@ extension Broker {
         }
     }
 
-    /// The refusal for Accept or Decline of a ticket not offered to this expert: FORBIDDEN when the ticket is
-    /// another agency's or language's, OFFER_EXPIRED when it was this expert's to answer, UNKNOWN_TICKET else.
+    /// The refusal for Accept or Decline of a ticket whose offer to this expert does not stand
+    /// (docs/protocol.md, "Conformance checklist"): OFFER_EXPIRED when it was offered to this expert (the
+    /// offer lapsed, was withdrawn or the ticket closed since: an Accept crossing OfferWithdrawn), FORBIDDEN
+    /// when it is open but was never offered to this expert (another expert's offer, a waiting ticket, another
+    /// agency's), UNKNOWN_TICKET else.
     func answerRefusal(_ ticket: TicketID?, expert: ExpertID) -> ProtocolError {
-        guard let ticket else { return ProtocolError(.unknownTicket) }
-        guard let record = tickets[ticket] else {
-            // Accept crossing OfferWithdrawn: the ticket closed after it was offered to this expert.
-            return experts[expert]?.lastOffer == ticket ? ProtocolError(.offerExpired) : ProtocolError(.unknownTicket)
+        guard let ticket else { return ProtocolError(.unknownTicket, detail: "not a ticket id") }
+        if experts[expert]?.recentOffers.contains(ticket) == true {
+            return ProtocolError(.offerExpired)
         }
-        guard let skills = experts[expert]?.skills, skills.contains(record.queue) else {
-            return ProtocolError(.forbidden, detail: "the ticket is not for this expert's agency and languages")
-        }
-        return ProtocolError(.offerExpired)
+        // Open: waiting or offered (a ticket in session is no longer open).
+        guard let record = tickets[ticket], record.session == nil else { return ProtocolError(.unknownTicket) }
+        return ProtocolError(.forbidden, detail: "the ticket was not offered to this expert")
     }
 
     func decline(
@@ -238,11 +248,23 @@ extension Broker {
         if expertSink(expert) != nil { makeAvailable(expert, &step) }
     }
 
-    func wrapUpDone(_ expert: ExpertID, sink: (any ConnectionSink)?, _ correlation: UInt64, _ step: inout BrokerStep) {
+    func wrapUpDone(
+        _ done: Luukku_V1_WrapUpDone, expert: ExpertID, sink: (any ConnectionSink)?, _ correlation: UInt64,
+        _ step: inout BrokerStep
+    ) {
         guard var record = experts[expert] else { return }
+        guard record.presence.presence == .wrapUp else {
+            return step.error(sink, ProtocolError(.invalidPresence, detail: "not in wrap-up"), correlation: correlation)
+        }
+        guard let session = Self.sessionNumber(done.sessionID), session == record.wrapUpSession else {
+            return step.error(
+                sink, ProtocolError(.unknownSession, detail: "not the session being wrapped up"),
+                correlation: correlation)
+        }
         guard case .changed(.available) = record.presence.wrapUpDone(now: clock.now) else {
             return step.error(sink, ProtocolError(.invalidPresence, detail: "not in wrap-up"), correlation: correlation)
         }
+        record.wrapUpSession = nil
         experts[expert] = record
         wrapUpEnded(expert, correlation: correlation, &step)
     }
@@ -250,6 +272,7 @@ extension Broker {
     func wrapUpTimedOut(_ expert: ExpertID, _ step: inout BrokerStep) {
         guard var record = experts[expert] else { return }
         guard case .changed(.available) = record.presence.wrapUpTimedOut(now: clock.now) else { return }
+        record.wrapUpSession = nil
         experts[expert] = record
         wrapUpEnded(expert, correlation: 0, &step)
     }

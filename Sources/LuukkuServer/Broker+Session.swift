@@ -156,6 +156,7 @@ extension Broker {
         guard let session = sessions.removeValue(forKey: id) else { return }
         if var ticket = tickets.removeValue(forKey: session.ticket) {
             _ = ticket.machine.completed(reason)
+            dropFromPoint(session.ticket, ticket.point)
         }
         var then: [BrokerEffect] = []
         var hangup = Luukku_V1_Envelope()
@@ -179,6 +180,7 @@ extension Broker {
             expert.session = nil
             if let party = expert.party { parties[party]?.sessions.remove(id) }
             let action = expert.presence.sessionEnded(now: clock.now)
+            if case .wrapUp = action { expert.wrapUpSession = id }
             experts[session.expert] = expert
             if let sink = expertSink(session.expert) {
                 if reason != .expertEnded { then.append(.send(sink, hangup)) }

@@ -99,7 +99,7 @@ extension Broker {
                     let wait = oldest.flatMap { tickets[$0] }.map {
                         Int((now - $0.machine.createdAt).components.seconds)
                     }
-                    let (online, available) = expertCounts(queue)
+                    let (online, _, available) = expertCounts(queue)
                     return .init(
                         agency: queue.agency.rawValue, language: queue.language.rawValue, waiting: depth,
                         oldestWaitSeconds: wait ?? 0, expertsOnline: online, expertsAvailable: available)

@@ -31,8 +31,11 @@ extension Broker {
         if let error = mediaRefusal(party.media, role: "terminal", subject: "party \(id)") {
             return step.error(sink, error, correlation: correlation)
         }
-        guard party.tickets.count < configuration.server.maxRequestsPerTerminal else {
-            return refuse(.tooManyRequests, "limit \(configuration.server.maxRequestsPerTerminal)")
+        // Per terminal identity (the service point's certificate), across its connections and their graces.
+        let open = ticketsByPoint[point, default: []].count { tickets[$0].map { $0.session == nil } ?? false }
+        guard open < configuration.server.maxRequestsPerTerminal else {
+            return refuse(
+                .tooManyRequests, "limit \(configuration.server.maxRequestsPerTerminal) open per service point")
         }
         let queue = QueueKey(agency: agencyID, language: language)
         let made: (ticket: TicketID, matches: [Match])
@@ -47,6 +50,7 @@ extension Broker {
             queue: queue, service: service, requestedAt: now)
         party.tickets.append(made.ticket)
         parties[id] = party
+        ticketsByPoint[point, default: []].insert(made.ticket)
         step.events.append(
             .ticketOpened(
                 .init(
@@ -100,7 +104,7 @@ extension Broker {
         _ ticket: TicketID, party id: UInt64, reason: Luukku_V1_TicketCloseReason, correlation: UInt64,
         _ step: inout BrokerStep
     ) {
-        tickets[ticket] = nil
+        if let point = tickets.removeValue(forKey: ticket)?.point { dropFromPoint(ticket, point) }
         guard var party = parties[id] else { return }
         party.tickets.removeAll { $0 == ticket }
         parties[id] = party
@@ -111,6 +115,11 @@ extension Broker {
                     $0.ticketID = ticket.wireValue
                     $0.reason = reason
                 }), correlation: correlation)
+    }
+
+    func dropFromPoint(_ ticket: TicketID, _ point: ServicePointID) {
+        ticketsByPoint[point]?.remove(ticket)
+        if ticketsByPoint[point]?.isEmpty == true { ticketsByPoint[point] = nil }
     }
 
     static func wireReason(_ reason: CancelReason) -> Luukku_V1_TicketCloseReason {
@@ -154,14 +163,21 @@ extension Broker {
 
     // MARK: Queue status
 
-    /// Where a ticket stands now.
+    /// Where a ticket stands now. The estimate (docs/protocol.md, "Terminal: request to session end"): none
+    /// when no expert of the queue is serving (all away or offline), zero while offered, else the queue's
+    /// ``WaitEstimator`` over the experts serving and those available.
     func queueStatus(_ ticket: TicketID) -> Luukku_V1_QueueStatus {
         guard let record = tickets[ticket] else { return Luukku_V1_QueueStatus() }
         let offered = record.machine.phase == .offered
         let position = matcher.position(of: ticket) ?? 1
-        let (online, available) = expertCounts(record.queue)
-        let estimate = estimators[record.queue]?.estimate(
-            position: position, expertsServing: online, expertsAvailable: available)
+        let (online, serving, available) = expertCounts(record.queue)
+        let estimate: Duration? =
+            serving == 0
+            ? nil
+            : offered
+                ? .zero
+                : estimators[record.queue]?.estimate(
+                    position: position, expertsServing: serving, expertsAvailable: available)
         return .with {
             $0.ticketID = ticket.wireValue
             $0.agency = record.queue.agency.rawValue
@@ -174,18 +190,21 @@ extension Broker {
         }
     }
 
-    /// Experts of the queue logged in (any presence but offline, connection up) and available right now.
-    func expertCounts(_ queue: QueueKey) -> (online: Int, available: Int) {
+    /// Experts of the queue logged in (any presence but offline, connection up), those of them serving (not
+    /// away: available, offered, in session or wrap-up) and those available right now.
+    func expertCounts(_ queue: QueueKey) -> (online: Int, serving: Int, available: Int) {
         var online = 0
+        var serving = 0
         var available = 0
         for expert in experts.values where expert.skills.contains(queue) {
             guard let party = expert.party, parties[party]?.sink != nil, expert.presence.presence != .offline else {
                 continue
             }
             online += 1
+            if expert.presence.presence != .away { serving += 1 }
             if expert.presence.presence == .available { available += 1 }
         }
-        return (online, available)
+        return (online, serving, available)
     }
 
     /// Sends QueueStatus to each waiting terminal and QueueSnapshot to each expert whose figures changed

@@ -3,12 +3,13 @@ import LuukkuProtocol
 
 // Building wire messages from the configuration and mapping domain enums to wire enums, in one place.
 extension Broker {
-    func welcome(for party: Party, version: UInt32) -> Luukku_V1_Welcome {
+    func welcome(for party: Party, version: UInt32, uiLanguage: LanguageCode? = nil) -> Luukku_V1_Welcome {
         let server = configuration.server
         return .with {
             $0.protocolVersion = version
             $0.serverSoftware = Self.software
             $0.heartbeatIntervalMs = UInt32(server.timeouts.heartbeat * 1_000)
+            $0.idleTimeoutMs = UInt32(server.timeouts.idle * 1_000)
             $0.limits = .with {
                 $0.maxFrameBytes = UInt32(server.maxFrameBytes)
                 $0.maxOpenRequests = UInt32(server.maxRequestsPerTerminal)
@@ -21,7 +22,8 @@ extension Broker {
             case .terminal(let point):
                 $0.role = .terminal
                 $0.identity = point.rawValue
-                $0.displayName = configuration.servicePoint(point).map { Self.name($0.names, in: .finnish) } ?? ""
+                $0.displayName =
+                    configuration.servicePoint(point).map { Self.name($0.names, in: uiLanguage ?? .finnish) } ?? ""
             case .expert(_, let expert):
                 $0.role = .expert
                 $0.identity = expert.rawValue
@@ -105,7 +107,8 @@ extension Broker {
         case .backOffice: .backOffice
         case .training: .training
         case .other: .other
-        // An expert cannot claim the server's own reason; it reads as unspecified.
+        // NO_ANSWER is the server's own reason (setPresence refuses it before this); unknown reasons read as
+        // unspecified.
         case .unspecified, .noAnswer, .UNRECOGNIZED: .unspecified
         }
     }

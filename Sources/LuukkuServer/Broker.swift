@@ -34,6 +34,9 @@ public final class Broker: @unchecked Sendable {
     var partyByConnection: [UInt64: UInt64] = [:]
     var partyByToken: [[UInt8]: UInt64] = [:]
     var tickets: [TicketID: TicketRecord] = [:]
+    /// Each service point's tickets (open or in session), for `maxRequestsPerTerminal`, which counts per
+    /// terminal identity across its connections.
+    var ticketsByPoint: [ServicePointID: Set<TicketID>] = [:]
     var experts: [ExpertID: ExpertRecord] = [:]
     var sessions: [UInt64: SessionRecord] = [:]
     var estimators: [QueueKey: WaitEstimator] = [:]
@@ -49,6 +52,8 @@ public final class Broker: @unchecked Sendable {
     /// Handling time assumed for a queue before any of its sessions ended (WaitEstimator's prior).
     static let priorHandlingTime: Duration = .seconds(300)
     static let maxFeedbackCommentChars = 1_000
+    /// Offers per expert remembered for OFFER_EXPIRED (docs/protocol.md, "Conformance checklist").
+    static let recentOffersKept = 32
     static let software = "luukkud/0.5.0"
 
     public init(configuration: Configuration, relay: Relay, ledger: any Ledger, logger: Logger) {
@@ -93,9 +98,12 @@ public final class Broker: @unchecked Sendable {
 
     /// A connection passed TLS and Hello: registers its party and sends Welcome (and, for an expert, its
     /// presence and queues). `media` is the Hello's capabilities (nil: an older client that sent none).
+    ///
+    /// `uiLanguage` is the Hello's: the language of the names Welcome picks (a service point's display name);
+    /// `correlation` is the Hello's, which Welcome answers.
     public func attach(
         connection: UInt64, sink: any ConnectionSink, identity: PeerIdentity, version: UInt32,
-        media: MediaCapabilities? = nil
+        media: MediaCapabilities? = nil, uiLanguage: String = "", correlation: UInt64 = 0
     ) {
         step { step in
             var token = [UInt8](repeating: 0, count: 16)
@@ -117,7 +125,9 @@ public final class Broker: @unchecked Sendable {
             parties[party.id] = party
             partyByConnection[connection] = party.id
             partyByToken[token] = party.id
-            step.send(sink, .welcome(welcome(for: party, version: version)))
+            step.send(
+                sink, .welcome(welcome(for: party, version: version, uiLanguage: LanguageCode(uiLanguage))),
+                correlation: correlation)
             if case .expert(_, let id) = identity, !party.standby { login(id, party: party.id, &step) }
             logger.info("connected", metadata: ["identity": "\(identity)", "party": "\(party.id)"])
         }
@@ -227,9 +237,9 @@ public final class Broker: @unchecked Sendable {
             case .decline(let decline):
                 guard case .expert(_, let expert) = party.identity else { return forbidden(sink, correlation, &step) }
                 self.decline(decline.ticketID, expert: expert, sink: sink, correlation, &step)
-            case .wrapUpDone:
+            case .wrapUpDone(let done):
                 guard case .expert(_, let expert) = party.identity else { return forbidden(sink, correlation, &step) }
-                wrapUpDone(expert, sink: sink, correlation, &step)
+                wrapUpDone(done, expert: expert, sink: sink, correlation, &step)
             case .hangup(let hangup): self.hangup(hangup, party: id, correlation, &step)
             case .hello:
                 step.error(
@@ -254,7 +264,9 @@ public final class Broker: @unchecked Sendable {
     }
 
     func forbidden(_ sink: (any ConnectionSink)?, _ correlation: UInt64, _ step: inout BrokerStep) {
-        step.error(sink, ProtocolError(.forbidden, detail: "not allowed for this role"), correlation: correlation)
+        step.error(
+            sink, ProtocolError(.forbidden, detail: "a message of the other role (the certificate decides)"),
+            correlation: correlation)
     }
 
     // MARK: Timers and the relay
@@ -273,10 +285,19 @@ public final class Broker: @unchecked Sendable {
         }
     }
 
-    /// The relay ended a session on its own (media silence).
+    /// The relay ended a session on its own (media silence). While one party's connection is gone (in its
+    /// resume grace) the lost connection is the cause, and the session ends as CONNECTION_LOST; with both
+    /// connected it is MEDIA_TIMEOUT (docs/protocol.md, "Session end reasons").
     public func relayEnded(session: UInt64, end: SessionEnd, snapshot: SessionSnapshot) {
         guard end == .mediaSilence else { return }
-        step { step in endSession(session, reason: .mediaTimeout, snapshot: snapshot, &step) }
+        step { step in
+            guard let record = sessions[session] else { return }
+            let expertParty = experts[record.expert]?.party
+            let connected = [record.terminalParty, expertParty].allSatisfy { id in
+                id.flatMap { parties[$0]?.sink } != nil
+            }
+            endSession(session, reason: connected ? .mediaTimeout : .connectionLost, snapshot: snapshot, &step)
+        }
     }
 
     // MARK: Draining
@@ -437,8 +458,11 @@ struct ExpertRecord {
     /// When the last session started, for the wait estimator's handling time (session plus wrap-up).
     var sessionStartedAt: ContinuousClock.Instant?
     var lastQueue: QueueKey?
-    /// The last ticket offered, to answer a late Accept of a withdrawn offer with OFFER_EXPIRED.
-    var lastOffer: TicketID?
+    /// The tickets offered to this expert lately, newest last (at most ``Broker/recentOffersKept``): an
+    /// Accept or Decline of one whose offer no longer stands gets OFFER_EXPIRED, not FORBIDDEN.
+    var recentOffers: [TicketID] = []
+    /// The session this expert is wrapping up (WrapUpDone must name it).
+    var wrapUpSession: UInt64?
     var lastSnapshot: Luukku_V1_QueueSnapshot?
 }
 

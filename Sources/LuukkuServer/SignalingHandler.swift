@@ -96,15 +96,19 @@ final class SignalingHandler: ChannelInboundHandler {
         case .attach(let identity, let version):
             handshakeTimer?.cancel()
             var media: MediaCapabilities?
+            var uiLanguage = ""
             if case .hello(let hello) = envelope.message {
                 media = hello.mediaCapabilities
+                uiLanguage = hello.uiLanguage
                 // The client's own words: printable ASCII only, so it cannot forge log lines.
                 let software = String(
                     hello.clientSoftware.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value < 0x7F }
                         .map(Character.init))
                 logger.info("welcome", metadata: ["client": "\(software)"])
             }
-            broker.attach(connection: connection, sink: sink!, identity: identity, version: version, media: media)
+            broker.attach(
+                connection: connection, sink: sink!, identity: identity, version: version, media: media,
+                uiLanguage: uiLanguage, correlation: envelope.correlationID)
         case .forward:
             broker.receive(connection: connection, envelope: envelope)
         case let other:

@@ -132,7 +132,7 @@ struct Request: AsyncParsableCommand {
         do {
             connection = try await ClientConnection.connect(
                 host: host, port: port, identity: identity, software: "luukku-terminal/0.6.0", group: group,
-                media: media.capabilities(forSDP: sdp != nil))
+                media: media.capabilities(forSDP: sdp != nil), uiLanguage: language)
         } catch {
             say("luukku-terminal: \(error)")
             switch error.code {

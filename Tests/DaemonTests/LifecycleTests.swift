@@ -9,15 +9,17 @@ import Testing
 /// SIGTERM drains and exits 0; kill -9 loses nothing a client was told, and the next start closes what was
 /// open as interrupted; a connection dropped during a session resumes it.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct LifecycleTests {
-    /// A session between `point` and the Kela expert `expert`, both over LuukkuClient.
-    static func session(_ daemon: Daemon, point: String, expert name: String) async throws -> (
+    /// A session between `point` and the expert `expert` of `agency` in `language`, both over LuukkuClient.
+    static func session(
+        _ daemon: Daemon, point: String, expert name: String, agency: String = "kela", language: String = "fi"
+    ) async throws -> (
         terminal: ClientConnection, expert: ClientConnection, started: Luukku_V1_SessionStarted,
         expertStarted: Luukku_V1_SessionStarted
     ) {
         let expert = try await daemon.connect(name)
         try await expert.becomeAvailable()
         let terminal = try await daemon.connect(point)
-        terminal.requestService("kela", "fi")
+        terminal.requestService(agency, language)
         let offer = try await expert.expectOffer()
         expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
         let expertStarted = try await expert.expectSessionStarted()
@@ -40,6 +42,12 @@ import Testing
         // No new requests while draining; the running session goes on.
         waiting.requestService("vero", "fi")
         #expect(try await waiting.expectError().code == .queueClosed)
+        // Connections are still accepted with a normal Welcome (a dropped party must be able to resume; there is
+        // no SHUTTING_DOWN), and refused only their requests.
+        let late = try await daemon.connect("terminal-saarijarvi")
+        #expect(late.welcome.identity == "saarijarvi")
+        late.requestService("kela", "fi")
+        #expect(try await late.expectError().code == .queueClosed)
         terminal.send(.ping(.with { $0.nonce = 7 }))
         _ = try await terminal.expect("Pong") { frame -> UInt64? in
             if case .pong(let pong) = frame.message, pong.nonce == 7 { return pong.nonce }
@@ -51,8 +59,10 @@ import Testing
                     $0.sessionID = started.sessionID; $0.reason = .customerEnded
                 }))
         _ = try await expert.expectHangup()
-        let goodbye = try await terminal.expectGoodbye()
-        #expect(goodbye.reason == .serverShutdown)
+        // At exit every connection is told Goodbye{SERVER_SHUTDOWN}.
+        for client in [terminal, expert, waiting, late] {
+            #expect(try await client.expectGoodbye().reason == .serverShutdown)
+        }
         #expect(await daemon.exitStatus() == 0, "\(daemon.log)")
 
         let ledger = try daemon.ledger()

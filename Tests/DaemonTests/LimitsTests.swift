@@ -28,10 +28,7 @@ import Testing
             _ = try await terminal.expectQueueStatus()
         }
         let third = terminal.requestService("kela", "fi")
-        let error = try await terminal.expect("Error") { frame -> Luukku_V1_Error? in
-            if case .error(let error) = frame.message, frame.correlationID == third { return error }
-            return nil
-        }
+        let error = try await terminal.expectError(answering: third)
         #expect(error.code == .tooManyRequests && !error.fatal)
         // Bad requests get their own codes.
         terminal.requestService("nasa", "fi")
@@ -111,7 +108,7 @@ import Testing
         // every heartbeat interval) outlives it.
         let pinging = try await daemon.connect("terminal-pelkosenniemi")
         let silent = try await daemon.connect("terminal-parainen", heartbeats: false)
-        #expect(silent.welcome.heartbeatIntervalMs == 1_000)
+        #expect(silent.welcome.heartbeatIntervalMs == 1_000 && silent.welcome.idleTimeoutMs == 3_000)
         let error = try await silent.expectError()
         #expect(error.code == .heartbeatTimeout && error.fatal)
         #expect(await silent.next() == nil)  // closed by the server, so it no longer counts below

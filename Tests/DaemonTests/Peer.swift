@@ -36,6 +36,16 @@ extension ClientConnection {
         }
     }
 
+    /// The Error that answers the frame sent with `correlation` (other frames and errors are skipped).
+    func expectError(answering correlation: UInt64, _ sourceLocation: SourceLocation = #_sourceLocation)
+        async throws -> Luukku_V1_Error
+    {
+        try await expect("Error answering \(correlation)", sourceLocation: sourceLocation) { frame in
+            if case .error(let error) = frame.message, frame.correlationID == correlation { return error }
+            return nil
+        }
+    }
+
     func expectOffer(_ sourceLocation: SourceLocation = #_sourceLocation) async throws -> Luukku_V1_Offer {
         try await expect("Offer", sourceLocation: sourceLocation) { frame in
             if case .offer(let offer) = frame.message { return offer }

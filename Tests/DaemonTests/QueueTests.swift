@@ -181,10 +181,7 @@ import Testing
         let withdrawn = try await expert.expectOfferWithdrawn()
         #expect(withdrawn.reason == .customerLeft)
         let accept = expert.send(.accept(.with { $0.ticketID = offer.ticketID }))
-        let error = try await expert.expect("Error") { frame -> Luukku_V1_Error? in
-            if case .error(let error) = frame.message, frame.correlationID == accept { return error }
-            return nil
-        }
+        let error = try await expert.expectError(answering: accept)
         #expect(error.code == .offerExpired && !error.fatal)
         for client in [expert, terminal] { await client.goodbye() }
         #expect(await daemon.terminate() == 0)

@@ -19,6 +19,8 @@ import Testing
         let cancelled = try await daemon.runTerminal(["--agency", "vero", "--language", "sv", "--cancel-after", "0"])
         #expect(cancelled.status == 0, "\(cancelled.output)")
         #expect(cancelled.output.contains("closed: cancelled"), "\(cancelled.output)")
+        // The customer's language is the terminal's ui_language: Parainen is named in Swedish.
+        #expect(cancelled.output.contains("as parainen (Servicepunkten i Pargas)"), "\(cancelled.output)")
 
         let unknown = try await daemon.runTerminal(["--agency", "nasa", "--language", "fi"])
         #expect(unknown.status == 77, "\(unknown.output)")

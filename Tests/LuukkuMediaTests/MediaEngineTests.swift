@@ -52,8 +52,24 @@ import Testing
             options: Self.options(color: Self.blue, hertz: 1_750))
         async let terminalRun = terminal.start()
         async let expertRun = expert.start()
-        // The session's length: four seconds of media.
-        try await Task.sleep(for: .seconds(4))
+        // Runs before the engines are awaited at the end of the scope, however it is left.
+        defer {
+            terminal.stop()
+            expert.stop()
+        }
+        // The session's length: until each side has decoded four seconds of pictures (120 frames), however long
+        // the children take to start (a cold GStreamer registry on a fresh machine took 3.5 s), at most 60 s.
+        // The figures are read every 100 ms.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while terminal.figures.videoFramesDecoded < 120 || expert.figures.videoFramesDecoded < 120,
+            terminal.figures.error == nil, expert.figures.error == nil
+        {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("60 s without 120 decoded frames on each side")
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         terminal.stop()
         expert.stop()
         let (t, e) = await (terminalRun, expertRun)

@@ -3,16 +3,18 @@ import LuukkuProtocol
 import NIOCore
 import Testing
 
-/// The wire contract, pinned: each sample envelope must encode to the bytes in Tests/Fixtures/frames/<name>.hex
-/// and those bytes must decode to it. A renumbered field or a changed type breaks this test, which is the
-/// point: terminal vendors implement against these bytes (docs/protocol.md, "Versioning").
+/// The wire contract, pinned: each sample envelope must encode to the bytes in proto/luukku/v1/frames/<name>.hex
+/// and those bytes must decode to it; <name>.txtpb, the same envelope in protobuf text format, must parse to it,
+/// and protoc (another implementation of the encoding, as a vendor would use) must encode it to the same bytes.
+/// A renumbered field or a changed type breaks this test, which is the point: terminal vendors implement
+/// against these published frames (docs/protocol.md, "Versioning"; proto/luukku/v1/frames/README.md).
 ///
 /// To add a fixture for a new message, add the sample and run once with LUUKKU_RECORD_FIXTURES=1; review the
-/// new file before committing it. Existing fixtures are never rewritten by recording.
+/// new files (and list them in the README) before committing. Existing fixtures are never rewritten by recording.
 @Suite struct GoldenFrameTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures/frames")
+    static let fixtures = repositoryRoot.appendingPathComponent("proto/luukku/v1/frames")
 
     static func hex(_ buffer: ByteBuffer) -> String {
         buffer.readableBytesView.map { String(format: "%02x", $0) }.joined()
@@ -50,6 +52,45 @@ import Testing
         }
         #expect(buffer.readableBytes == 0)
         #expect(try EnvelopeCoding.decode(frame: body) == envelope)
+
+        let text = Self.fixtures.appendingPathComponent("\(name).txtpb")
+        if !FileManager.default.fileExists(atPath: text.path),
+            ProcessInfo.processInfo.environment["LUUKKU_RECORD_FIXTURES"] == "1"
+        {
+            try envelope.textFormatString().write(to: text, atomically: true, encoding: .utf8)
+        }
+        let parsed = try Luukku_V1_Envelope(textFormatString: String(contentsOf: text, encoding: .utf8))
+        #expect(parsed == envelope, "\(name).txtpb does not say what \(name).hex holds")
+    }
+
+    /// protoc (protobuf-compiler, which `make test` installs) encodes every .txtpb to its .hex frame's body:
+    /// the published text and bytes agree for a tool that is not ours.
+    @Test func protocEncodesEveryTextFrameToItsBytes() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.fixtures.path).filter {
+            $0.hasSuffix(".txtpb")
+        }
+        #expect(files.count == SampleEnvelopes.all.count)
+        let schema = try FileManager.default.contentsOfDirectory(
+            atPath: Self.repositoryRoot.appendingPathComponent("proto/luukku/v1").path
+        ).filter { $0.hasSuffix(".proto") }.sorted().map { "proto/luukku/v1/\($0)" }
+        for file in files.sorted() {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/protoc")
+            process.currentDirectoryURL = Self.repositoryRoot
+            process.arguments = ["--encode=luukku.v1.Envelope", "-I", "proto"] + schema
+            process.standardInput = try FileHandle(forReadingFrom: Self.fixtures.appendingPathComponent(file))
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let body = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "protoc --encode failed on \(file)")
+            let hex = try String(
+                contentsOf: Self.fixtures.appendingPathComponent(file.replacingOccurrences(of: ".txtpb", with: ".hex")),
+                encoding: .utf8
+            ).filter { !$0.isWhitespace }
+            #expect(String(hex.dropFirst(8)) == body.map { String(format: "%02x", $0) }.joined(), "\(file)")
+        }
     }
 
     @Test func everyMessageKindInTheSchemaHasASample() throws {

@@ -2,7 +2,7 @@ import Foundation
 import LuukkuProtocol
 
 /// One envelope of every message kind, with realistic values. Their encodings are the golden frames in
-/// Tests/Fixtures/frames/ and the seeds of the fuzzer's corpus.
+/// proto/luukku/v1/frames/ and the seeds of the fuzzer's corpus.
 enum SampleEnvelopes {
     static func envelope(_ message: Luukku_V1_Envelope.OneOf_Message) -> Luukku_V1_Envelope {
         envelope(0, message)
@@ -104,6 +104,28 @@ enum SampleEnvelopes {
         ("error", envelope(7, .error(ProtocolError(.unknownAgency).wireMessage))),
         ("resume", envelope(2, .resume(.with { $0.resumeToken = .init(repeating: 0x5A, count: 16) }))),
         ("goodbye", envelope(.goodbye(.with { $0.reason = .clientExit }))),
+        (
+            // A terminal's Welcome as this release sends it: idle_timeout_ms (field 12) and the point's name in
+            // the Hello's ui_language.
+            "welcome-terminal-with-idle-timeout",
+            envelope(
+                1,
+                .welcome(
+                    .with {
+                        $0.protocolVersion = 1
+                        $0.role = .terminal
+                        $0.identity = "parainen"
+                        $0.heartbeatIntervalMs = 15_000
+                        $0.idleTimeoutMs = 45_000
+                        $0.limits = .with {
+                            $0.maxFrameBytes = 65_536; $0.maxOpenRequests = 2; $0.maxFeedbackCommentChars = 1_000
+                        }
+                        $0.resumeToken = Data(repeating: 0x5A, count: 16)
+                        $0.resumeGraceMs = 30_000
+                        $0.serverSoftware = "luukkud/0.5.0"
+                        $0.displayName = "Servicepunkten i Pargas"
+                    }))
+        ),
         (
             "request-service",
             envelope(

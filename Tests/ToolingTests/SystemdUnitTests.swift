@@ -28,6 +28,9 @@ import Testing
         #expect(!text.contains("@PREFIX@"))
         for file in [
             "bin/luukkud", "bin/luukku-terminal", "lib/sysusers.d/luukkud.conf", "lib/tmpfiles.d/luukkud.conf",
+            // The wire contract a vendor implements: protocol.md, the schema and the golden frames.
+            "share/doc/luukku/protocol.md", "share/doc/luukku/proto/luukku/v1/envelope.proto",
+            "share/doc/luukku/proto/luukku/v1/frames/offer.txtpb", "share/doc/luukku/proto/luukku/v1/frames/README.md",
         ] {
             #expect(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(file).path), "\(file)")
         }

@@ -75,10 +75,12 @@ public nonisolated enum Luukku_V1_GoodbyeReason: SwiftProtobuf.Enum, Swift.CaseI
   /// The client is shutting down (terminal closed, expert logged out).
   case clientExit // = 1
 
-  /// The server is shutting down or draining this node.
+  /// The server is exiting (after SIGTERM, once its sessions ended or the
+  /// drain deadline passed). An operator's drain sends none.
   case serverShutdown // = 2
 
-  /// An operator removed this client (luukkuctl kick).
+  /// An operator removed this client (luukkuctl kick expert), or a newer
+  /// connection of the same expert arrived (the newer console wins).
   case kicked // = 3
   case UNRECOGNIZED(Int)
 
@@ -289,7 +291,10 @@ public nonisolated struct Luukku_V1_Hello: Sendable {
   /// logs and support. Never an identity: that comes from the certificate.
   public var clientSoftware: String = String()
 
-  /// Preferred language for the safe text in Error messages ("fi", "sv", "en").
+  /// The language the client shows its user ("fi", "sv", "en"): the server
+  /// uses it for the texts it picks for this connection where it has a
+  /// choice (a terminal's Welcome.display_name). Error.message stays the
+  /// fixed English sentence: a client shows its own text for the code.
   public var uiLanguage: String = String()
 
   /// The codecs this client can send and receive and the SRTP suites it
@@ -326,8 +331,7 @@ public nonisolated struct Luukku_V1_Welcome: Sendable {
   /// The service point id (terminals) or expert id (experts).
   public var identity: String = String()
 
-  /// The client sends Ping at least this often; the server closes a
-  /// connection that stays silent for 3 intervals.
+  /// The client sends Ping at least this often (timeouts.heartbeat).
   public var heartbeatIntervalMs: UInt32 = 0
 
   public var limits: Luukku_V1_ServerLimits {
@@ -360,8 +364,14 @@ public nonisolated struct Luukku_V1_Welcome: Sendable {
   /// Set for experts: the queues (agency x language) the expert may serve.
   public var skills: [Luukku_V1_QueueKey] = []
 
-  /// Display name of the expert, or name of the service point.
+  /// Display name of the expert, or name of the service point (in
+  /// Hello.ui_language where the point has a name in it, else Finnish).
   public var displayName: String = String()
+
+  /// The server closes a connection on which no frame at all has arrived
+  /// for this long, with Error{ERROR_CODE_HEARTBEAT_TIMEOUT} (timeouts.idle;
+  /// longer than heartbeat_interval_ms, 3 intervals by default).
+  public var idleTimeoutMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -380,7 +390,8 @@ public nonisolated struct Luukku_V1_ServerLimits: Sendable {
   /// Largest Envelope the server accepts (the length prefix excluded).
   public var maxFrameBytes: UInt32 = 0
 
-  /// Open (waiting or offered) tickets one terminal connection may hold.
+  /// Open (waiting or offered) tickets one terminal identity (service point
+  /// certificate) may hold, across all its connections.
   public var maxOpenRequests: UInt32 = 0
 
   /// Longest feedback comment, in Unicode scalars.
@@ -630,7 +641,7 @@ nonisolated extension Luukku_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Luukku_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}role\0\u{1}identity\0\u{3}heartbeat_interval_ms\0\u{1}limits\0\u{1}catalogue\0\u{3}resume_token\0\u{3}resume_grace_ms\0\u{3}server_software\0\u{1}skills\0\u{3}display_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}role\0\u{1}identity\0\u{3}heartbeat_interval_ms\0\u{1}limits\0\u{1}catalogue\0\u{3}resume_token\0\u{3}resume_grace_ms\0\u{3}server_software\0\u{1}skills\0\u{3}display_name\0\u{3}idle_timeout_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -649,6 +660,7 @@ nonisolated extension Luukku_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._M
       case 9: try { try decoder.decodeSingularStringField(value: &self.serverSoftware) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.skills) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.displayName) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutMs) }()
       default: break
       }
     }
@@ -692,6 +704,9 @@ nonisolated extension Luukku_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.displayName.isEmpty {
       try visitor.visitSingularStringField(value: self.displayName, fieldNumber: 11)
     }
+    if self.idleTimeoutMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.idleTimeoutMs, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -707,6 +722,7 @@ nonisolated extension Luukku_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.serverSoftware != rhs.serverSoftware {return false}
     if lhs.skills != rhs.skills {return false}
     if lhs.displayName != rhs.displayName {return false}
+    if lhs.idleTimeoutMs != rhs.idleTimeoutMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -248,7 +248,9 @@ public nonisolated struct Luukku_V1_Offer: Sendable {
 }
 
 /// Expert -> server: take the offered customer. Answered by SessionStarted,
-/// or Error{OFFER_EXPIRED, UNKNOWN_TICKET}.
+/// or Error: OFFER_EXPIRED (offered to this expert, no longer standing),
+/// FORBIDDEN (never offered to this expert), UNKNOWN_TICKET, or OVERLOADED
+/// (not fatal: no media ports free; the offer still stands).
 public nonisolated struct Luukku_V1_Accept: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -304,7 +306,8 @@ public nonisolated struct Luukku_V1_WrapUpDone: Sendable {
 }
 
 /// Server -> expert: the queues this expert serves. Sent after Welcome and
-/// whenever a depth or oldest wait changes (rate-limited by the server).
+/// whenever a depth or the experts available of one of them changes (the
+/// seconds waited alone do not count).
 public nonisolated struct Luukku_V1_QueueSnapshot: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -119,10 +119,12 @@ public nonisolated enum Luukku_V1_HangupReason: SwiftProtobuf.Enum, Swift.CaseIt
   case customerEnded // = 1
   case expertEnded // = 2
 
-  /// The other party's connection was lost past the resume grace period.
+  /// The other party's connection was lost past the resume grace period, or
+  /// media stopped while its connection was gone (the cause is the loss).
   case connectionLost // = 3
 
-  /// No media arrived on the relay for the configured silence time.
+  /// Both connected, and no media arrived on the relay for the configured
+  /// silence time (relay.mediaSilenceSeconds, from the session's start).
   case mediaTimeout // = 4
 
   /// An operator ended the session.

@@ -84,8 +84,8 @@ public nonisolated enum Luukku_V1_TicketCloseReason: SwiftProtobuf.Enum, Swift.C
 
 /// Terminal -> server: a customer asks for an agency in a language.
 /// Answered by QueueStatus (carrying the new ticket id) or by Error
-/// (UNKNOWN_AGENCY, UNSUPPORTED_LANGUAGE, UNKNOWN_SERVICE, TOO_MANY_REQUESTS,
-/// QUEUE_FULL, QUEUE_CLOSED).
+/// (UNKNOWN_AGENCY, UNSUPPORTED_LANGUAGE, UNKNOWN_SERVICE, NO_COMMON_MEDIA,
+/// TOO_MANY_REQUESTS, QUEUE_FULL, QUEUE_CLOSED).
 public nonisolated struct Luukku_V1_RequestService: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -106,7 +106,8 @@ public nonisolated struct Luukku_V1_RequestService: Sendable {
 }
 
 /// Terminal -> server: the customer left before being served. Answered by
-/// TicketClosed{reason: CANCELLED} or Error{UNKNOWN_TICKET}.
+/// TicketClosed{reason: CANCELLED} or Error{UNKNOWN_TICKET} (no such open
+/// ticket) or Error{FORBIDDEN} (another connection's ticket).
 public nonisolated struct Luukku_V1_CancelRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -120,8 +121,9 @@ public nonisolated struct Luukku_V1_CancelRequest: Sendable {
 }
 
 /// Server -> terminal: where a ticket stands. Sent at once after
-/// RequestService, then whenever the position, the estimate or the number of
-/// experts online changes.
+/// RequestService, then whenever any field but waited_seconds changed (the
+/// position, the estimate, the experts online, offered), compared at the end
+/// of each server step: a ticket offered again at once shows no change.
 public nonisolated struct Luukku_V1_QueueStatus: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -136,8 +138,9 @@ public nonisolated struct Luukku_V1_QueueStatus: Sendable {
   /// 1 = next to be offered to an expert.
   public var position: UInt32 = 0
 
-  /// An honest estimate of the remaining wait; absent when the server has no
-  /// basis for one (e.g. no expert online for this queue).
+  /// An honest estimate of the remaining wait (docs/protocol.md says how it is
+  /// computed); 0 while offered; absent when no expert of this queue is
+  /// serving (all away or offline): no basis for one.
   public var estimatedWaitSeconds: UInt32 {
     get {_estimatedWaitSeconds ?? 0}
     set {_estimatedWaitSeconds = newValue}
