@@ -11,8 +11,11 @@ public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: Hashable, Sendable {
         /// The certificate, key or CA file could not be read.
         case files(String)
-        /// TCP or TLS failed: daemon down, wrong port, certificate refused.
+        /// TCP or TLS failed: daemon down, wrong port, the daemon's certificate not trusted.
         case unreachable(String)
+        /// The daemon refused this client's certificate in the TLS handshake (none sent, another CA's, expired):
+        /// the TLS alert it sent.
+        case certificateRefused(String)
         /// The server answered with an Error frame.
         case refused(Luukku_V1_ErrorCode, String)
         /// The connection closed before the expected answer.
@@ -26,6 +29,9 @@ public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
         switch code {
         case .files(let what): "cannot use the TLS files: \(what)"
         case .unreachable(let what): "cannot reach the daemon: \(what)"
+        case .certificateRefused(let alert):
+            "the daemon refused this client's certificate (TLS alert \(alert)): is it issued by the service's CA, "
+                + "for this role, and not expired? (certs/README.md)"
         case .refused(let code, let message): "refused by the daemon (\(code)): \(message)"
         case .closed: "the daemon closed the connection"
         }
@@ -99,7 +105,7 @@ public final class ClientConnection: Sendable {
                 }
                 .connect(host: host, port: port).get()
         } catch {
-            throw ClientError(.unreachable("\(host):\(port): \(error)"))
+            throw Self.tlsFailure(error, host: host, port: port)
         }
         var hello = Luukku_V1_Envelope()
         hello.hello = .with {
@@ -115,7 +121,7 @@ public final class ClientConnection: Sendable {
         deadline.cancel()
         guard let first = answer else {
             channel.close(promise: nil)
-            if let failure = inbound.failure { throw ClientError(.unreachable("\(host):\(port): \(failure)")) }
+            if let failure = inbound.failure { throw Self.tlsFailure(failure, host: host, port: port) }
             throw ClientError(.closed)
         }
         switch first.message {
@@ -143,6 +149,26 @@ public final class ClientConnection: Sendable {
         self.channel = channel
         self.inbound = inbound
         self.welcome = welcome
+    }
+
+    /// Alerts a server sends when it refuses the client's certificate (BoringSSL's names).
+    static let certificateAlerts = [
+        "TLSV1_ALERT_UNKNOWN_CA", "CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "SSLV3_ALERT_CERTIFICATE_REVOKED", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "TLSV1_ALERT_ACCESS_DENIED",
+    ]
+
+    /// The error for a connection that failed in or right after the TLS handshake.
+    static func tlsFailure(_ failure: any Error, host: String, port: Int) -> ClientError {
+        tlsFailure("\(failure)", host: host, port: port)
+    }
+
+    static func tlsFailure(_ failure: String, host: String, port: Int) -> ClientError {
+        let text = ErrorText.withoutSourceLocations(failure)
+        if let alert = certificateAlerts.first(where: { text.contains($0) }) {
+            return ClientError(.certificateRefused(alert))
+        }
+        return ClientError(.unreachable("\(host):\(port): \(text)"))
     }
 
     static func isIPAddress(_ host: String) -> Bool {

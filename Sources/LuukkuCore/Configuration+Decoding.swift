@@ -31,6 +31,17 @@ extension Configuration {
         do {
             return try JSONDecoder().decode(ConfigurationFile.self, from: json).configuration
         } catch let error as DecodingError {
+            // Not JSON at all: say where (line and column), which Foundation's error does not.
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let problem = JSONSyntax.firstProblem(in: [UInt8](json))
+            {
+                throw ConfigurationError(
+                    file: file,
+                    issues: [
+                        ConfigurationIssue(
+                            keyPath: "line \(problem.line), column \(problem.column)", problem: problem.message)
+                    ])
+            }
             throw ConfigurationError(file: file, issues: [ConfigurationIssue(error)])
         } catch {
             throw ConfigurationError(file: file, issues: [ConfigurationIssue(keyPath: "", problem: "\(error)")])

@@ -28,7 +28,16 @@ extension Configuration {
         /// customers answered within this many seconds.
         public var reportTimeZone: String = "Europe/Helsinki"
         public var serviceLevelTargetSeconds: Int = 60
+        /// Authenticated connections (TLS done with an accepted identity); beyond it a client gets OVERLOADED.
         public var maxConnections: Int = 2_000
+        /// Connections still in their TCP/TLS handshake, in all (at the cap the oldest is closed to make room)
+        /// and from one source address (beyond it the next is closed at once): their own budget, so sockets
+        /// that never finish TLS cannot refuse an authenticated client (docs/server.md, "The front door").
+        public var maxPendingConnections: Int = 1_024
+        public var maxPendingPerAddress: Int = 64
+        /// The listen(2) backlog: connections the kernel completes before luukkud accepts them (the kernel caps
+        /// it at net.core.somaxconn, 4096 on Debian 12).
+        public var listenBacklog: Int = 4_096
         /// Open tickets one terminal may hold at once.
         public var maxRequestsPerTerminal: Int = 2
         public var maxFrameBytes: Int = 65_536
@@ -85,6 +94,14 @@ extension Configuration {
                 issue("revokedIdentities[\(index)]", "'\(identity)' is not a luukku: identity URI")
             }
             if !(1...100_000).contains(maxConnections) { issue("maxConnections", "must be 1 to 100000") }
+            if !(1...100_000).contains(maxPendingConnections) {
+                issue("maxPendingConnections", "must be 1 to 100000")
+            }
+            if !(1...100_000).contains(maxPendingPerAddress) { issue("maxPendingPerAddress", "must be 1 to 100000") }
+            if maxPendingPerAddress > maxPendingConnections {
+                issue("maxPendingPerAddress", "must not exceed maxPendingConnections (\(maxPendingConnections))")
+            }
+            if !(16...65_535).contains(listenBacklog) { issue("listenBacklog", "must be 16 to 65535") }
             if !(1...10).contains(maxRequestsPerTerminal) { issue("maxRequestsPerTerminal", "must be 1 to 10") }
             if !(1_024...16_777_216).contains(maxFrameBytes) { issue("maxFrameBytes", "must be 1024 to 16777216") }
             if !(1...10).contains(maxMissedOffers) { issue("maxMissedOffers", "must be 1 to 10") }
@@ -106,6 +123,7 @@ extension Configuration.Server: Decodable {
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, certificateChain, privateKey, trustRoots, revokedIdentities, ledgerPath, statusSocket
         case maxConnections, maxRequestsPerTerminal, maxFrameBytes, timeouts, maxMissedOffers
+        case maxPendingConnections, maxPendingPerAddress, listenBacklog
         case metricsListen, reportTimeZone, serviceLevelTargetSeconds
     }
 
@@ -140,6 +158,10 @@ extension Configuration.Server: Decodable {
         serviceLevelTargetSeconds =
             try c.decodeIfPresent(Int.self, forKey: .serviceLevelTargetSeconds) ?? serviceLevelTargetSeconds
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+        maxPendingConnections =
+            try c.decodeIfPresent(Int.self, forKey: .maxPendingConnections) ?? maxPendingConnections
+        maxPendingPerAddress = try c.decodeIfPresent(Int.self, forKey: .maxPendingPerAddress) ?? maxPendingPerAddress
+        listenBacklog = try c.decodeIfPresent(Int.self, forKey: .listenBacklog) ?? listenBacklog
         maxRequestsPerTerminal =
             try c.decodeIfPresent(Int.self, forKey: .maxRequestsPerTerminal) ?? maxRequestsPerTerminal
         maxFrameBytes = try c.decodeIfPresent(Int.self, forKey: .maxFrameBytes) ?? maxFrameBytes

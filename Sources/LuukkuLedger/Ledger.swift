@@ -6,10 +6,24 @@ import LuukkuCore
 public protocol Ledger: Sendable {
     /// This run of the daemon; tickets and sessions are keyed by (run, number).
     var run: Int64 { get }
+    /// The highest session id and ticket stamp recorded in any earlier run: this run numbers after them, so
+    /// `s-7` and `t-1042` name one session and one ticket in the whole ledger, across restarts.
+    var issued: IssuedNumbers { get }
     /// Writes the events in one transaction, together with whatever other callers are writing at the same
     /// time (group commit), and returns when they are on disk. Events of one call are all written or none.
     /// - Throws: ``LedgerError`` for this call's events only; other callers' events are not affected.
     func record(_ events: [LedgerEvent]) async throws(LedgerError)
+}
+
+/// The highest numbers a ledger holds (0 when empty).
+public struct IssuedNumbers: Hashable, Sendable {
+    public var session: UInt64
+    public var ticket: UInt64
+
+    public init(session: UInt64, ticket: UInt64) {
+        self.session = session
+        self.ticket = ticket
+    }
 }
 
 /// Why the ledger refused events or could not open. No personal data is ever in the text (records hold ids,

@@ -12,6 +12,7 @@ public final class SQLiteLedger: Ledger {
     public let path: String
     /// What opening closed as interrupted.
     public let recovered: Recovered
+    public let issued: IssuedNumbers
     let pool: DatabasePool
     private let committer: GroupCommitter
     /// An exclusive flock on `path + ".lock"` for the ledger's lifetime: a second daemon on the same file would
@@ -61,7 +62,7 @@ public final class SQLiteLedger: Ledger {
             }
             guard unknown.isEmpty else { throw LedgerError(.newerSchema(path: path, unknown: unknown)) }
             try migrator.migrate(pool)
-            (run, recovered) = try pool.write { db in
+            (run, recovered, issued) = try pool.write { db in
                 try db.execute(sql: "INSERT INTO runs (started_at) VALUES (?)", arguments: [now.timeIntervalSince1970])
                 let run = db.lastInsertedRowID
                 let at = now.timeIntervalSince1970
@@ -79,7 +80,11 @@ public final class SQLiteLedger: Ledger {
                 try db.execute(
                     sql: "UPDATE sessions SET ended_at = ?, outcome = ?, reason = ? WHERE ended_at IS NULL AND run < ?",
                     arguments: [at, interrupted.outcome, interrupted.reason, run])
-                return (run, Recovered(tickets: tickets, offers: offers, sessions: db.changesCount))
+                let sessions = db.changesCount
+                let issued = IssuedNumbers(
+                    session: try UInt64.fetchOne(db, sql: "SELECT MAX(id) FROM sessions") ?? 0,
+                    ticket: try UInt64.fetchOne(db, sql: "SELECT MAX(stamp) FROM tickets") ?? 0)
+                return (run, Recovered(tickets: tickets, offers: offers, sessions: sessions), issued)
             }
         } catch let error as LedgerError {
             close(lock)

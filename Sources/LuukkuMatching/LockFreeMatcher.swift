@@ -101,10 +101,14 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
     ///
     /// Memory: 8 bytes per ring position per queue, and 32 bytes per unit of capacity per queue for ticket
     /// slots (twice as many slots as tickets can be open).
+    ///
+    /// `firstStamp` is the first stamp issued (the daemon starts after the highest one its ledger holds, so a
+    /// ticket id is never issued twice across restarts).
     public init(
         queues: [QueueKey] = [], experts roster: [(ExpertID, [QueueKey])], capacityPerQueue: Int,
-        ringCapacity: Int? = nil
+        ringCapacity: Int? = nil, firstStamp: UInt64 = 1
     ) {
+        precondition(firstStamp >= 1 && firstStamp < 1 << 41, "stamps start at 1 and stay below 2^42")
         precondition(capacityPerQueue > 0, "a queue must hold at least one ticket")
         precondition((ringCapacity ?? capacityPerQueue) >= capacityPerQueue, "a ring must hold the capacity")
         precondition(roster.count < 0xF_FFFF, "at most 1,048,574 experts")
@@ -163,7 +167,7 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
         hints = AtomicWords(count: keys.count, spacing: .ownCacheLines)
         openCounts = AtomicWords(count: keys.count, spacing: .ownCacheLines)
         availableCounts = AtomicWords(count: keys.count, spacing: .ownCacheLines)
-        sequence.storeRelaxed(0, 1)
+        sequence.storeRelaxed(0, firstStamp)
     }
 
     // MARK: Tickets

@@ -13,6 +13,10 @@ struct StatusSnapshot: Codable, Sendable {
         var expertsOnline: Int
         var draining: Bool
         var stopping: Bool
+        /// Open connections by stage (the front door's): handshaking, TLS up awaiting Hello, with a Welcome.
+        var connectionsByStage: FrontDoor.Counts
+        /// Connections refused before Welcome since the start, by reason (every reason, 0 included).
+        var refusals: [String: Int]
     }
 
     struct Queue: Codable, Sendable {
@@ -86,6 +90,7 @@ extension Broker {
                     awayReason: record?.presence.awayReason.map { "\($0)" }, connected: connected,
                     session: record?.session.map(Broker.sessionWire))
             }
+            let door = frontDoor.snapshot()
             return StatusSnapshot(
                 info: .init(
                     software: Self.software, uptimeSeconds: Int((now - startedAt).components.seconds),
@@ -93,7 +98,8 @@ extension Broker {
                     ticketsWaiting: tickets.values.filter { $0.machine.phase == .waiting }.count,
                     ticketsOffered: tickets.values.filter { $0.machine.phase == .offered }.count,
                     sessions: sessions.count, expertsOnline: experts.filter(\.connected).count, draining: draining,
-                    stopping: stopping),
+                    stopping: stopping, connectionsByStage: door.counts,
+                    refusals: Dictionary(uniqueKeysWithValues: door.refusals.map { ($0.key.rawValue, $0.value) })),
                 queues: queues.map { queue in
                     let (depth, oldest) = matcher.snapshot(of: queue)
                     let wait = oldest.flatMap { tickets[$0] }.map {

@@ -29,6 +29,8 @@ public final class Broker: @unchecked Sendable {
     /// The part of the configuration that SIGHUP may change (catalogue, revocations, timeouts).
     var configuration: Configuration
     private(set) var outbox: BrokerOutbox!
+    /// The listener's budgets and refusal counts (fixed at start, like the listener).
+    public let frontDoor: FrontDoor
 
     var parties: [UInt64: Party] = [:]
     var partyByConnection: [UInt64: UInt64] = [:]
@@ -60,6 +62,11 @@ public final class Broker: @unchecked Sendable {
         self.configuration = configuration
         self.relay = relay
         self.logger = logger
+        let server = configuration.server
+        frontDoor = FrontDoor(
+            limits: .init(
+                maxPending: server.maxPendingConnections, maxPendingPerAddress: server.maxPendingPerAddress,
+                maxAuthenticated: server.maxConnections), logger: logger)
         var roster: [(ExpertID, [QueueKey])] = []
         for expert in configuration.experts {
             let skills = expert.languages.map { QueueKey(agency: expert.agency, language: $0) }
@@ -71,7 +78,11 @@ public final class Broker: @unchecked Sendable {
             agency.languages.map { QueueKey(agency: agency.id, language: $0) }
         }
         for queue in queues { estimators[queue] = WaitEstimator(prior: Self.priorHandlingTime) }
-        matcher = LockFreeMatcher(queues: queues, experts: roster, capacityPerQueue: 10_000)
+        // Ids continue after the ledger's highest, so none is issued twice across restarts.
+        let issued = ledger.issued
+        matcher = LockFreeMatcher(
+            queues: queues, experts: roster, capacityPerQueue: 10_000, firstStamp: issued.ticket + 1)
+        nextSession = issued.session + 1
         outbox = BrokerOutbox(ledger: ledger, relay: relay, logger: logger) { [weak self] timer in
             self?.timerFired(timer)
         }
@@ -385,6 +396,9 @@ public final class Broker: @unchecked Sendable {
             kept.server.listenHost = running.listenHost
             kept.server.listenPort = running.listenPort
             kept.server.maxConnections = running.maxConnections
+            kept.server.maxPendingConnections = running.maxPendingConnections
+            kept.server.maxPendingPerAddress = running.maxPendingPerAddress
+            kept.server.listenBacklog = running.listenBacklog
             kept.server.maxFrameBytes = running.maxFrameBytes
             kept.server.maxMissedOffers = running.maxMissedOffers
             kept.server.timeouts.handshake = running.timeouts.handshake

@@ -27,6 +27,8 @@ public final class ServerMetrics: Sendable {
     private let latchMoves = Counter(label: "luukku_relay_latch_moves_total")
     /// Refusals for NO_COMMON_MEDIA, by who was refused (terminal, expert, session) and why (suite, codec).
     private let mediaRefusals: [String: Counter]
+    /// Connections refused or closed by the front door before Welcome, by reason (``FrontDoor/Refusal``).
+    private let connectionRefusals: [FrontDoor.Refusal: Counter]
 
     /// Counters of the relay: sessions that have ended are added here, running ones read at scrape time.
     private let relay = NIOLockedValueBox(RelayTotals())
@@ -44,6 +46,10 @@ public final class ServerMetrics: Sendable {
         [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000].map { .microseconds($0) }
 
     init() {
+        connectionRefusals = Dictionary(
+            uniqueKeysWithValues: FrontDoor.Refusal.allCases.map {
+                ($0, Counter(label: "luukku_connection_refusals_total", dimensions: [("reason", $0.rawValue)]))
+            })
         mediaRefusals = Dictionary(
             uniqueKeysWithValues: ["terminal", "expert", "session"].flatMap { role in
                 ["suite", "codec"].map { kind in
@@ -81,6 +87,15 @@ public final class ServerMetrics: Sendable {
         }
         for (_, name) in Self.presences { _ = Gauge(label: "luukku_experts", dimensions: [("presence", name)]) }
         for counter in mediaRefusals.values { counter.increment(by: 0) }
+        for counter in connectionRefusals.values { counter.increment(by: 0) }
+        for stage in ["tcp", "tls", "authenticated"] {
+            _ = Gauge(label: "luukku_connections", dimensions: [("stage", stage)])
+        }
+    }
+
+    /// A connection refused or closed by the front door before Welcome.
+    func connectionRefused(_ reason: FrontDoor.Refusal) {
+        connectionRefusals[reason]?.increment()
     }
 
     /// Sessions the ledger closed as interrupted at start-up (the previous run stopped during them).
@@ -121,6 +136,10 @@ public final class ServerMetrics: Sendable {
             Gauge(label: "luukku_experts", dimensions: [("presence", name)]).record(count)
         }
         sessionsActive.record(snapshot.sessions.count)
+        let doors = broker.frontDoor.snapshot().counts
+        for (stage, count) in [("tcp", doors.tcp), ("tls", doors.tls), ("authenticated", doors.authenticated)] {
+            Gauge(label: "luukku_connections", dimensions: [("stage", stage)]).record(count)
+        }
         var total = closed
         for session in snapshot.sessions {
             guard let number = Broker.sessionNumber(session.id),

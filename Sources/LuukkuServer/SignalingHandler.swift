@@ -34,19 +34,19 @@ final class SignalingHandler: ChannelInboundHandler {
 
     private var machine = ConnectionStateMachine()
     private let connection: UInt64
+    private let address: String
     private let broker: Broker
-    private let admitted: Bool
     private let handshakeTimeout: TimeAmount
     private var handshakeTimer: Scheduled<Void>?
     private var tlsEstablished = false
     private var sink: ChannelSink?
     private var logger: Logger
 
-    /// - Parameter admitted: false when the server is at its connection limit: the peer gets OVERLOADED.
-    init(connection: UInt64, broker: Broker, admitted: Bool, handshakeTimeout: TimeAmount, logger: Logger) {
+    /// - Parameter address: the peer's IP address, for the front door's budgets and refusal lines.
+    init(connection: UInt64, address: String, broker: Broker, handshakeTimeout: TimeAmount, logger: Logger) {
         self.connection = connection
+        self.address = address
         self.broker = broker
-        self.admitted = admitted
         self.handshakeTimeout = handshakeTimeout
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(connection)"
@@ -59,7 +59,11 @@ final class SignalingHandler: ChannelInboundHandler {
         handshakeTimer = context.eventLoop.scheduleTask(in: handshakeTimeout) {
             let (handler, context) = loopBound.value
             let action = handler.machine.handshakeTimerFired()
-            if action != .none { handler.logger.info("handshake timeout") }
+            if action != .none {
+                handler.broker.frontDoor.refuse(
+                    handler.connection, .handshakeTimeout, from: handler.address,
+                    detail: handler.tlsEstablished ? "no Hello" : "TLS not done")
+            }
             handler.perform(action, context)
         }
     }
@@ -71,14 +75,17 @@ final class SignalingHandler: ChannelInboundHandler {
             let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
                 .peerCertificate
             let identity: Result<PeerIdentity, ProtocolError>
+            var admitted = true
             switch broker.authenticate(certificate) {
             case .success(let known):
                 logger[metadataKey: "identity"] = "\(known)"
                 identity = .success(known)
-                if !admitted { logger.warning("refused: at the connection limit") }
+                admitted = broker.frontDoor.tlsEstablished(connection, from: address)
             case .failure(let refusal):
                 if let claimed = refusal.identity { logger[metadataKey: "identity"] = "\(claimed)" }
-                logger.notice("refused", metadata: ["reason": "\(refusal.error)"])
+                broker.frontDoor.refuse(
+                    connection, .identity, from: address, identity: refusal.identity.map { "\($0)" },
+                    detail: "\(refusal.error)")
                 identity = .failure(refusal.error)
             }
             perform(machine.tlsEstablished(identity, admitted: admitted), context)
@@ -106,6 +113,7 @@ final class SignalingHandler: ChannelInboundHandler {
                         .map(Character.init))
                 logger.info("welcome", metadata: ["client": "\(software)"])
             }
+            broker.frontDoor.attached(connection)
             broker.attach(
                 connection: connection, sink: sink!, identity: identity, version: version, media: media,
                 uiLanguage: uiLanguage, correlation: envelope.correlationID)
@@ -123,7 +131,14 @@ final class SignalingHandler: ChannelInboundHandler {
             perform(action, context)
         } else {
             let action = machine.transportError()
-            if action != .none { logger.info("connection error", metadata: ["error": "\(error)"]) }
+            if action != .none {
+                if tlsEstablished {
+                    logger.info("connection error", metadata: ["error": "\(Self.describe(error))"])
+                } else {
+                    // No certificate, another CA's, not TLS at all: the front door counts and logs it, rate-limited.
+                    broker.frontDoor.refuse(connection, .tlsFailed, from: address, detail: Self.describe(error))
+                }
+            }
             perform(action, context)
         }
     }
@@ -155,6 +170,9 @@ final class SignalingHandler: ChannelInboundHandler {
             context.close(promise: nil)
         }
     }
+
+    /// An error for a log line: BoringSSL's source locations taken out (``ErrorText``).
+    static func describe(_ error: any Error) -> String { ErrorText.withoutSourceLocations(error) }
 
     private static func envelope(_ error: ProtocolError, _ correlation: UInt64) -> Luukku_V1_Envelope {
         var envelope = Luukku_V1_Envelope()

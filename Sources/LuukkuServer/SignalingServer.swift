@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import LuukkuCore
 import LuukkuProtocol
@@ -28,12 +29,44 @@ public final class TLSContextBox: Sendable {
     /// TLS 1.3 only, a client certificate required and verified against `trustRoots` (no host name check: a
     /// server cannot check one); the identity is then read from the certificate's URI SAN.
     static func make(_ server: Configuration.Server) throws -> NIOSSLContext {
+        // Each file on its own, so that the error names the one that cannot be used and its key.
+        func load<T>(_ key: String, _ path: String, _ what: String, _ body: () throws -> T) throws -> T {
+            do { return try body() } catch {
+                throw TLSFileError(key: key, path: path, what: what, underlying: error)
+            }
+        }
+        let chain = try load("server.certificateChain", server.certificateChain, "a PEM certificate chain") {
+            try NIOSSLCertificate.fromPEMFile(server.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        }
+        let key = try load("server.privateKey", server.privateKey, "a PEM private key") {
+            try NIOSSLPrivateKey(file: server.privateKey, format: .pem)
+        }
+        let roots = try load("server.trustRoots", server.trustRoots, "PEM CA certificates") {
+            try NIOSSLCertificate.fromPEMFile(server.trustRoots)
+        }
         var tls = TLSConfiguration.makeServerConfigurationWithMTLS(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(server.certificateChain).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: server.privateKey, format: .pem)),
-            trustRoots: .file(server.trustRoots))
+            certificateChain: chain, privateKey: .privateKey(key), trustRoots: .certificates(roots))
         tls.minimumTLSVersion = .tlsv13
-        return try NIOSSLContext(configuration: tls)
+        return try load("server.certificateChain", server.certificateChain, "a chain that fits server.privateKey") {
+            try NIOSSLContext(configuration: tls)
+        }
+    }
+}
+
+/// A TLS file of the `server` section that cannot be used: names the key, the file and what was expected.
+public struct TLSFileError: Error, CustomStringConvertible {
+    let key: String
+    let path: String
+    let what: String
+    let underlying: any Error
+
+    public var description: String {
+        let exists = FileManager.default.fileExists(atPath: path)
+        let readable = FileManager.default.isReadableFile(atPath: path)
+        let why =
+            !exists
+            ? "no such file" : !readable ? "not readable by this user" : ErrorText.withoutSourceLocations(underlying)
+        return "\(key) \(path): not usable as \(what): \(why)"
     }
 }
 
@@ -48,7 +81,6 @@ public final class SignalingServer: Service, Sendable {
     private let notifier: SystemdNotifier
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
-    private let connections = Atomic<Int>(0)
     private let nextConnection = Atomic<UInt64>(1)
     private let onReady: @Sendable (SocketAddress) -> Void
 
@@ -68,7 +100,12 @@ public final class SignalingServer: Service, Sendable {
     }
 
     public func run() async throws {
-        let channel = try await bootstrap().bind(host: server.listenHost, port: Int(server.listenPort)).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap().bind(host: server.listenHost, port: Int(server.listenPort)).get()
+        } catch {
+            throw ListenError(host: server.listenHost, port: server.listenPort, underlying: error)
+        }
         if let address = channel.localAddress { onReady(address) }
         notifier.notify("READY=1\nSTATUS=serving on \(channel.localAddress.map { "\($0)" } ?? "?")")
         do {
@@ -91,19 +128,23 @@ public final class SignalingServer: Service, Sendable {
         let broker = self.broker
         let tls = self.tls
         let limits = FrameLimits(maxFrameBytes: server.maxFrameBytes)
-        let maxConnections = server.maxConnections
+        let frontDoor = broker.frontDoor
         let idle = TimeAmount.seconds(Int64(server.timeouts.idle))
         let handshake = TimeAmount.seconds(Int64(server.timeouts.handshake))
         let logger = self.logger
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: Int32(server.listenBacklog))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                // Relaxed: a counter and an id source; nothing else is ordered by them.
+                // Relaxed: an id source; nothing else is ordered by it. Ids only grow (the front door's oldest).
                 let id = self.nextConnection.wrappingAdd(1, ordering: .relaxed).oldValue
-                let open = self.connections.wrappingAdd(1, ordering: .relaxed).newValue
-                channel.closeFuture.whenComplete { _ in self.connections.wrappingSubtract(1, ordering: .relaxed) }
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                guard frontDoor.accepted(id, from: address, close: { channel.close(promise: nil) }) else {
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                channel.closeFuture.whenComplete { _ in frontDoor.closed(id) }
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls.current))
@@ -114,10 +155,33 @@ public final class SignalingServer: Service, Sendable {
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
                     try pipeline.addHandler(
                         SignalingHandler(
-                            connection: id, broker: broker, admitted: open <= maxConnections,
-                            handshakeTimeout: handshake, logger: logger))
+                            connection: id, address: address, broker: broker, handshakeTimeout: handshake,
+                            logger: logger))
                 }
             }
+    }
+}
+
+/// The listener could not bind: names the address and the configuration key, and what to look at.
+public struct ListenError: Error, CustomStringConvertible {
+    let host: String
+    let port: UInt16
+    let underlying: any Error
+
+    public var description: String {
+        let text = "\(underlying)"
+        let why: String
+        if let io = underlying as? IOError, io.errnoCode == EADDRINUSE || text.contains("Address already in use") {
+            why =
+                "the address is in use (another luukkud, or another program: `ss -ltnp 'sport = :\(port)'` shows which)"
+        } else if let io = underlying as? IOError, io.errnoCode == EADDRNOTAVAIL {
+            why = "no interface of this machine has that address"
+        } else if let io = underlying as? IOError, io.errnoCode == EACCES {
+            why = "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)"
+        } else {
+            why = text
+        }
+        return "cannot listen on \(host):\(port) (server.listen, or --listen): \(why)"
     }
 }
 

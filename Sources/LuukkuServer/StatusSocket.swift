@@ -113,7 +113,10 @@ public final class StatusSocket: Service, Sendable {
                     ["tickets_offered", "\(info.ticketsOffered)"], ["sessions", "\(info.sessions)"],
                     ["experts_online", "\(info.expertsOnline)"], ["draining", "\(info.draining)"],
                     ["stopping", "\(info.stopping)"],
-                ])
+                    ["connections_tcp", "\(info.connectionsByStage.tcp)"],
+                    ["connections_tls", "\(info.connectionsByStage.tls)"],
+                    ["connections_authenticated", "\(info.connectionsByStage.authenticated)"],
+                ] + info.refusals.keys.sorted().map { ["refused_\($0)", "\(info.refusals[$0] ?? 0)"] })
         case .showQueues:
             if format == .json { return json(snapshot.queues) }
             return StatusTable.render(

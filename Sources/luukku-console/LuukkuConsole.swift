@@ -27,7 +27,9 @@ struct LuukkuConsole: AsyncParsableCommand {
             with --headless).
 
             Exit status: 0 on quit or end of input, 69 when the daemon cannot be reached, \
-            77 when it refuses this expert, 128+N after signal N in line mode (Ctrl-C: 130).
+            77 when it refuses this expert (its certificate in the TLS handshake, an unknown or \
+            revoked identity, a service point's certificate), 128+N after signal N in line mode \
+            (Ctrl-C: 130).
             """)
 
     /// The console's test colour and tone: blue and 1750 Hz (the terminal's are green and 750 Hz).
@@ -89,8 +91,18 @@ struct LuukkuConsole: AsyncParsableCommand {
                 group: MultiThreadedEventLoopGroup.singleton, media: media.capabilities(forSDP: sdp != nil))
         } catch {
             say("luukku-console: \(error)")
-            if case .refused = error.code { throw ExitCode(77) }
-            throw ExitCode(69)
+            switch error.code {
+            case .refused, .certificateRefused: throw ExitCode(77)
+            default: throw ExitCode(69)
+            }
+        }
+        // The role comes from the certificate: a terminal's cannot log in as an expert.
+        guard connection.welcome.role == .expert else {
+            say(
+                "luukku-console: the daemon says this certificate is a service point's (\(connection.welcome.identity)), "
+                    + "not an expert's: use an expert-<id> certificate")
+            await connection.goodbye()
+            throw ExitCode(77)
         }
         let environment = ProcessInfo.processInfo.environment
         let fullScreen =

@@ -17,8 +17,9 @@ struct LuukkuTerminal: AsyncParsableCommand {
             Exit status: 0 after a session (or a cancel), 64 for bad usage, 69 when the \
             daemon cannot be reached, 70 when the session ran but its media failed (a busy \
             camera, no GStreamer), 75 when the queue closed or the ticket was closed by the \
-            server, 77 when the daemon refused this terminal or its request (NO_COMMON_MEDIA \
-            among them), 128+N after signal N (Ctrl-C: 130).
+            server, 77 when the daemon refused this terminal (its certificate in the TLS \
+            handshake, an unknown or revoked identity, an expert's certificate) or its request \
+            (NO_COMMON_MEDIA among them), 128+N after signal N (Ctrl-C: 130).
             """,
         subcommands: [Request.self]
     )
@@ -136,11 +137,18 @@ struct Request: AsyncParsableCommand {
         } catch {
             say("luukku-terminal: \(error)")
             switch error.code {
-            case .refused: throw ExitCode(Exit.refused)
+            case .refused, .certificateRefused: throw ExitCode(Exit.refused)
             default: throw ExitCode(Exit.unreachable)
             }
         }
         let welcome = connection.welcome
+        guard welcome.role == .terminal else {
+            say(
+                "luukku-terminal: the daemon says this certificate is an expert's (\(welcome.identity)), not a service "
+                    + "point's: use a terminal-<point> certificate")
+            await connection.goodbye()
+            throw ExitCode(Exit.refused)
+        }
         say(
             "connected to \(host):\(port) as \(welcome.identity) (\(welcome.displayName)), protocol v\(welcome.protocolVersion)"
         )

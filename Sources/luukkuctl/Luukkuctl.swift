@@ -107,7 +107,8 @@ struct SocketOptions: ParsableArguments {
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Software, uptime, connections, waiting tickets, sessions, experts online, draining.")
+        abstract:
+            "Software, uptime, connections by stage, refusals, waiting tickets, sessions, experts online, draining.")
     @OptionGroup var options: SocketOptions
     func run() throws { try options.run("show info") }
 }

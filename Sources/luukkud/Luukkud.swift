@@ -126,6 +126,13 @@ struct Luukkud: AsyncParsableCommand {
                     + ConfigurationError(file: config, issues: unreadable).description)
             throw ExitCode(78)
         }
+        // Readable is not enough: the key and the certificates must parse and fit together.
+        do {
+            _ = try TLSContextBox(server: loaded.server)
+        } catch {
+            printError("luukkud: configuration is not valid:\n\(config): \(error)")
+            throw ExitCode(78)
+        }
         if checkConfig {
             let server = loaded.server
             print("luukkud: configuration \(config) is valid: \(summary)")
@@ -176,7 +183,7 @@ struct Luukkud: AsyncParsableCommand {
         do {
             tls = try TLSContextBox(server: server)
         } catch {
-            printError("luukkud: the TLS files in \(config) cannot be used: \(error)")
+            printError("luukkud: \(config): \(error)")
             throw ExitCode(78)
         }
         // The relay calls back on its worker threads; the broker exists only after the relay, hence the box.

@@ -73,6 +73,32 @@ import Testing
         #expect(ledger.recovered.sessions == 0 && ledger.recovered.tickets == 0)
     }
 
+    /// Two runs on one ledger: the second numbers its tickets and sessions after the first's, so an operator
+    /// never sees two different `s-1` in one month's records.
+    @Test func sessionAndTicketIdsAreNeverReusedAcrossRestarts() async throws {
+        let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-ids-\(UUID()).sqlite").path
+        var seen: [(session: String, ticket: String)] = []
+        for _ in 0..<2 {
+            let daemon = try await Daemon.start(ledger: ledger)
+            let (terminal, expert, started, _) = try await Self.session(
+                daemon, point: "terminal-parainen", expert: "expert-kela-aino")
+            terminal.send(
+                .hangup(
+                    .with {
+                        $0.sessionID = started.sessionID; $0.reason = .customerEnded
+                    }))
+            _ = try await expert.expectHangup()
+            seen.append((started.sessionID, started.ticketID))
+            await terminal.goodbye()
+            await expert.goodbye()
+            #expect(await daemon.terminate() == 0)
+        }
+        #expect(seen[0].session != seen[1].session && seen[0].ticket != seen[1].ticket, "\(seen)")
+        // The ledger holds both runs' sessions under the ids the clients were told.
+        let sessions = try await SQLiteLedger(path: ledger).sessions()
+        #expect(Set(sessions.map { "s-\($0.id)" }) == Set(seen.map(\.session)), "\(sessions)")
+    }
+
     @Test func theDrainDeadlineEndsSessionsThatRunOn() async throws {
         let daemon = try await Daemon.start { tree in
             var server = tree["server"] as! [String: Any]

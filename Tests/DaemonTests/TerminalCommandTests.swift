@@ -43,4 +43,52 @@ import Testing
         #expect(unreachable.status == 69, "\(unreachable.output)")
         #expect(unreachable.output.contains("cannot reach the daemon"), "\(unreachable.output)")
     }
+
+    /// A certificate the daemon refuses in the TLS handshake is not "cannot reach the daemon"; a certificate of
+    /// the other role is refused by the client itself, from Welcome's role. Both exit 77, terminal and console.
+    @Test func aRefusedCertificateOrRoleSaysSoAndExits77() async throws {
+        let daemon = try await Daemon.start()
+        let other = try await ConformanceTests.certificates(in: "foreign")
+        let ca = Daemon.certificates.appendingPathComponent("ca.pem").path
+        let foreign = try await daemon.runTerminal([
+            "--agency", "kela", "--language", "fi", "--certificate",
+            other.appendingPathComponent("terminal-parainen.pem").path,
+            "--key", other.appendingPathComponent("terminal-parainen.key").path, "--ca", ca,
+        ])
+        #expect(foreign.status == 77, "\(foreign.output)")
+        #expect(foreign.output.contains("the daemon refused this client's certificate (TLS alert"), "\(foreign.output)")
+        #expect(!foreign.output.contains("cannot reach"), "\(foreign.output)")
+
+        let expert = Daemon.certificates.appendingPathComponent("expert-kela-aino")
+        let wrongRole = try await daemon.runTerminal([
+            "--agency", "kela", "--language", "fi", "--certificate", expert.path + ".pem", "--key",
+            expert.path + ".key",
+            "--ca", ca,
+        ])
+        #expect(wrongRole.status == 77, "\(wrongRole.output)")
+        #expect(wrongRole.output.contains("this certificate is an expert's (kela-aino)"), "\(wrongRole.output)")
+
+        // The console with a service point's certificate under an expert's file name.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-role-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (from, to) in [
+            ("terminal-parainen.pem", "expert-x.pem"), ("terminal-parainen.key", "expert-x.key"), ("ca.pem", "ca.pem"),
+        ] {
+            try FileManager.default.copyItem(
+                at: Daemon.certificates.appendingPathComponent(from), to: folder.appendingPathComponent(to))
+        }
+        let console = try await runProcess(
+            Daemon.productsDirectory.appendingPathComponent("luukku-console").path,
+            ["--line", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", folder.path, "--expert", "x"],
+            errorsToOutput: true)
+        #expect(console.status == 77, "\(console.output)")
+        #expect(console.output.contains("this certificate is a service point's (parainen)"), "\(console.output)")
+        let foreignConsole = try await runProcess(
+            Daemon.productsDirectory.appendingPathComponent("luukku-console").path,
+            ["--line", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", other.path, "--expert", "kela-aino"],
+            errorsToOutput: true)
+        // Its own CA does not sign the daemon's certificate: this is the console not trusting the daemon (69).
+        #expect(foreignConsole.status == 69, "\(foreignConsole.output)")
+        #expect(await daemon.terminate() == 0)
+    }
 }

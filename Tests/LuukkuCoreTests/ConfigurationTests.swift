@@ -161,13 +161,13 @@ import Testing
             issues == [ConfigurationIssue(keyPath: "version", problem: "unsupported version 2; this build reads 1")])
     }
 
-    @Test func jsonSyntaxErrorIsReportedForTheFile() throws {
+    @Test func jsonSyntaxErrorIsReportedWithItsLineAndColumn() throws {
         #expect {
-            try Configuration(json: Data(#"{"version": 1,,}"#.utf8), file: "broken.json")
+            try Configuration(json: Data("{\"version\": 1,\n  ,}".utf8), file: "broken.json")
         } throws: { error in
             let error = try #require(error as? ConfigurationError)
             return error.file == "broken.json" && error.issues.count == 1
-                && error.issues[0].keyPath == "(file)" && error.description.hasPrefix("broken.json: (file): ")
+                && error.description == "broken.json: line 2, column 3: expected a key in double quotes"
         }
     }
 

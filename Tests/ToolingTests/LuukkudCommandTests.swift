@@ -1,13 +1,23 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The daemon binary as an operator runs it: exit status and messages for good and bad configuration.
 @Suite struct LuukkudCommandTests {
     static var luukkud: String { ProcessRunner.productsDirectory.appendingPathComponent("luukkud").path }
 
-    /// The demo configuration with its server section pointing at `tls` (files that exist, or not).
+    /// The demo configuration with its server section pointing at `tls` (development certificates that
+    /// certs/make-dev-certs makes there, or no files).
     static func demoConfiguration(tlsDirectory: URL, makeFiles: Bool) throws -> URL {
         try FileManager.default.createDirectory(at: tlsDirectory, withIntermediateDirectories: true)
+        if makeFiles {
+            let made = try ProcessRunner.run(
+                ProcessRunner.repositoryRoot.appendingPathComponent("certs/make-dev-certs").path, [tlsDirectory.path])
+            #expect(made.status == 0, "\(made.stderr)")
+        }
         var tree = try #require(
             try JSONSerialization.jsonObject(
                 with: Data(
@@ -16,9 +26,7 @@ import Testing
         var server: [String: Any] = [:]
         for (key, name) in [("certificateChain", "server.pem"), ("privateKey", "server.key"), ("trustRoots", "ca.pem")]
         {
-            let file = tlsDirectory.appendingPathComponent(name)
-            if makeFiles { _ = FileManager.default.createFile(atPath: file.path, contents: Data("pem".utf8)) }
-            server[key] = file.path
+            server[key] = tlsDirectory.appendingPathComponent(name).path
         }
         tree["server"] = server
         let file = tlsDirectory.appendingPathComponent("luukku.json")
@@ -81,6 +89,64 @@ import Testing
         #expect(
             badAddress.stderr.contains(
                 "--relay-public-address (relay.publicAddress): '0.0.0.0' is not an IPv4 address peers can send to"))
+    }
+
+    /// Messages a new operator reads: a key that is not a key names its file and key; a JSON syntax error
+    /// names its line and column; a listen address in use names the address and `server.listen`.
+    @Test func anUnusableKeyAJSONSyntaxErrorAndABusyAddressSayWhere() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-cfg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = try Self.demoConfiguration(tlsDirectory: directory, makeFiles: true)
+        let key = directory.appendingPathComponent("server.key")
+        let realKey = try Data(contentsOf: key)
+        try Data("not a key\n".utf8).write(to: key)
+        let badKey = try ProcessRunner.run(Self.luukkud, ["--check-config", "--config", file.path])
+        #expect(badKey.status == 78)
+        #expect(
+            badKey.stderr.contains("server.privateKey \(key.path): not usable as a PEM private key"), "\(badKey.stderr)"
+        )
+        #expect(!badKey.stderr.contains(".cc:"), "no library source locations: \(badKey.stderr)")
+        try realKey.write(to: key)
+
+        // A comma missing at the end of line 3: reported where the next key starts.
+        let broken = directory.appendingPathComponent("broken.json")
+        try "{\n  \"version\": 1,\n  \"languages\": []\n  \"agencies\": []\n}\n".write(
+            to: broken, atomically: true, encoding: .utf8)
+        let syntax = try ProcessRunner.run(Self.luukkud, ["--check-config", "--config", broken.path])
+        #expect(syntax.status == 78)
+        #expect(syntax.stderr.contains("\(broken.path): line 4, column 3: "), "\(syntax.stderr)")
+
+        // The listen address is taken (a socket of this test listens on it).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        var tree = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        var server = try #require(tree["server"] as? [String: Any])
+        server["metricsListen"] = ""
+        tree["server"] = server
+        try JSONSerialization.data(withJSONObject: tree).write(to: file)
+        let busy = try ProcessRunner.run(
+            Self.luukkud,
+            [
+                "--config", file.path, "--listen", "127.0.0.1:\(port)", "--ledger",
+                directory.appendingPathComponent("ledger.sqlite").path, "--status-socket",
+                directory.appendingPathComponent("s.sock").path,
+            ])
+        #expect(busy.status != 0)
+        #expect(
+            busy.stderr.contains(
+                "cannot listen on 127.0.0.1:\(port) (server.listen, or --listen): the address is in use"),
+            "\(busy.stderr)")
     }
 
     @Test func brokenConfigurationExitsWithEXCONFIGAndNamesFileAndKey() throws {
