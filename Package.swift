@@ -179,6 +179,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // luukku-load (docs/benchmarks.md, "Signaling"): many terminals and experts in one process.
+        .executableTarget(
+            name: "luukku-load",
+            dependencies: [
+                "LuukkuClient", "LuukkuMedia", "LuukkuCore", "LuukkuProtocol", "LuukkuLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // libFuzzer target over framing + Envelope decoding; `make fuzz` builds it with the fuzzer sanitizer.
         .executableTarget(name: "LuukkuFrameFuzzer", dependencies: ["LuukkuProtocol"], swiftSettings: strictSettings),
 

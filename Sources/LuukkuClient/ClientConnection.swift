@@ -116,11 +116,18 @@ public final class ClientConnection: Sendable {
         }
         channel.writeAndFlush(hello, promise: nil)
         // A peer that accepts TCP but never finishes TLS or never answers Hello must not hang the client.
-        let deadline = channel.eventLoop.scheduleTask(in: .seconds(15)) { channel.close(promise: nil) }
+        let timedOut = NIOLockedValueBox(false)
+        let deadline = channel.eventLoop.scheduleTask(in: .seconds(15)) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
         let answer = await inbound.next()
         deadline.cancel()
         guard let first = answer else {
             channel.close(promise: nil)
+            if timedOut.withLockedValue({ $0 }) {
+                throw ClientError(.unreachable("\(host):\(port): no answer to Hello within 15 s"))
+            }
             if let failure = inbound.failure { throw Self.tlsFailure(failure, host: host, port: port) }
             throw ClientError(.closed)
         }

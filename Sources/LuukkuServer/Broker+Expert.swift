@@ -14,6 +14,7 @@ extension Broker {
         guard var record = experts[expert] else { return }
         record.party = party
         record.lastSnapshot = nil
+        loggedInExperts.insert(expert)
         _ = record.presence.loggedIn(now: clock.now)
         experts[expert] = record
         sendPresence(expert, &step)
@@ -26,6 +27,7 @@ extension Broker {
         record.party = nil
         record.session = nil
         record.wrapUpSession = nil
+        loggedInExperts.remove(expert)
         experts[expert] = record
         if case .loggedOut(let returned?, _) = action {
             returnTicket(returned, from: expert, answer: .noAnswer, &step)

@@ -166,11 +166,11 @@ extension Broker {
     /// Where a ticket stands now. The estimate (docs/protocol.md, "Terminal: request to session end"): none
     /// when no expert of the queue is serving (all away or offline), zero while offered, else the queue's
     /// ``WaitEstimator`` over the experts serving and those available.
-    func queueStatus(_ ticket: TicketID) -> Luukku_V1_QueueStatus {
+    func queueStatus(_ ticket: TicketID, counts: ExpertCountCache? = nil) -> Luukku_V1_QueueStatus {
         guard let record = tickets[ticket] else { return Luukku_V1_QueueStatus() }
         let offered = record.machine.phase == .offered
         let position = matcher.position(of: ticket) ?? 1
-        let (online, serving, available) = expertCounts(record.queue)
+        let (online, serving, available) = counts?.counts(record.queue) ?? expertCounts(record.queue)
         let estimate: Duration? =
             serving == 0
             ? nil
@@ -196,10 +196,10 @@ extension Broker {
         var online = 0
         var serving = 0
         var available = 0
-        for expert in experts.values where expert.skills.contains(queue) {
-            guard let party = expert.party, parties[party]?.sink != nil, expert.presence.presence != .offline else {
-                continue
-            }
+        for id in queueExperts[queue] ?? [] {
+            guard let expert = experts[id], let party = expert.party, parties[party]?.sink != nil,
+                expert.presence.presence != .offline
+            else { continue }
             online += 1
             if expert.presence.presence != .away { serving += 1 }
             if expert.presence.presence == .available { available += 1 }
@@ -208,24 +208,27 @@ extension Broker {
     }
 
     /// Sends QueueStatus to each waiting terminal and QueueSnapshot to each expert whose figures changed
-    /// (the seconds waited alone do not count as a change). O(tickets + experts) per step.
+    /// (the seconds waited alone do not count as a change). O(tickets + logged-in experts) per step, each
+    /// queue's figures computed once per step (``ExpertCountCache``): with 1,500 experts configured, computing
+    /// them per ticket and per expert made each step cost milliseconds (docs/benchmarks.md, "Signaling").
     func refreshQueues(_ step: inout BrokerStep) {
+        let cache = ExpertCountCache(self)
         for ticket in tickets.keys.sorted() {
             guard let record = tickets[ticket], record.session == nil, let sink = parties[record.party]?.sink else {
                 continue
             }
-            let status = queueStatus(ticket)
+            let status = queueStatus(ticket, counts: cache)
             var previous = record.lastStatus
             previous?.waitedSeconds = status.waitedSeconds
             guard previous != status else { continue }
             tickets[ticket]?.lastStatus = status
             step.send(sink, .queueStatus(status))
         }
-        for id in experts.keys.sorted() {
+        for id in loggedInExperts.sorted() {
             guard let expert = experts[id], let party = expert.party, let sink = parties[party]?.sink,
                 !(parties[party]?.standby ?? true)
             else { continue }
-            let snapshot = queueSnapshot(expert)
+            let snapshot = queueSnapshot(expert, cache: cache)
             var comparable = snapshot
             var previous = expert.lastSnapshot
             for index in comparable.queues.indices { comparable.queues[index].oldestWaitSeconds = 0 }
@@ -238,9 +241,10 @@ extension Broker {
         }
     }
 
-    func queueSnapshot(_ expert: ExpertRecord) -> Luukku_V1_QueueSnapshot {
+    func queueSnapshot(_ expert: ExpertRecord, cache: ExpertCountCache? = nil) -> Luukku_V1_QueueSnapshot {
         .with {
             $0.queues = expert.skills.map { queue in
+                if let depth = cache?.depths[queue] { return depth }
                 let (depth, oldest) = matcher.snapshot(of: queue)
                 let oldestWait = oldest.flatMap { tickets[$0] }.map { clock.now - $0.machine.createdAt }
                 return .with {
@@ -250,9 +254,33 @@ extension Broker {
                     }
                     $0.depth = UInt32(depth)
                     $0.oldestWaitSeconds = UInt32(clamping: Int(oldestWait?.components.seconds ?? 0))
-                    $0.expertsAvailable = UInt32(expertCounts(queue).available)
-                }
+                    $0.expertsAvailable = UInt32((cache?.counts(queue) ?? expertCounts(queue)).available)
+                }.also { cache?.depths[queue] = $0 }
             }
         }
+    }
+}
+
+/// One step's figures per queue (experts online, serving, available; the expert-facing depth), each computed
+/// the first time it is asked for in the step.
+final class ExpertCountCache {
+    private unowned let broker: Broker
+    private var cached: [QueueKey: (online: Int, serving: Int, available: Int)] = [:]
+    var depths: [QueueKey: Luukku_V1_QueueDepth] = [:]
+
+    init(_ broker: Broker) { self.broker = broker }
+
+    func counts(_ queue: QueueKey) -> (online: Int, serving: Int, available: Int) {
+        if let known = cached[queue] { return known }
+        let counts = broker.expertCounts(queue)
+        cached[queue] = counts
+        return counts
+    }
+}
+
+extension Luukku_V1_QueueDepth {
+    fileprivate func also(_ body: (Self) -> Void) -> Self {
+        body(self)
+        return self
     }
 }

@@ -40,6 +40,9 @@ public final class Broker: @unchecked Sendable {
     /// terminal identity across its connections.
     var ticketsByPoint: [ServicePointID: Set<TicketID>] = [:]
     var experts: [ExpertID: ExpertRecord] = [:]
+    /// The experts of each queue (the roster is fixed at start), and those logged in now.
+    let queueExperts: [QueueKey: [ExpertID]]
+    var loggedInExperts: Set<ExpertID> = []
     var sessions: [UInt64: SessionRecord] = [:]
     var estimators: [QueueKey: WaitEstimator] = [:]
     var nextParty: UInt64 = 1
@@ -68,7 +71,11 @@ public final class Broker: @unchecked Sendable {
                 maxPending: server.maxPendingConnections, maxPendingPerAddress: server.maxPendingPerAddress,
                 maxAuthenticated: server.maxConnections), logger: logger)
         var roster: [(ExpertID, [QueueKey])] = []
+        var byQueue: [QueueKey: [ExpertID]] = [:]
         for expert in configuration.experts {
+            for language in expert.languages {
+                byQueue[QueueKey(agency: expert.agency, language: language), default: []].append(expert.id)
+            }
             let skills = expert.languages.map { QueueKey(agency: expert.agency, language: $0) }
             roster.append((expert.id, skills))
             experts[expert.id] = ExpertRecord(
@@ -78,6 +85,7 @@ public final class Broker: @unchecked Sendable {
             agency.languages.map { QueueKey(agency: agency.id, language: $0) }
         }
         for queue in queues { estimators[queue] = WaitEstimator(prior: Self.priorHandlingTime) }
+        queueExperts = byQueue
         // Ids continue after the ledger's highest, so none is issued twice across restarts.
         let issued = ledger.issued
         matcher = LockFreeMatcher(
