@@ -27,7 +27,7 @@ DESTDIR ?=
 BIN_DIR ?= .build/release
 UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: help deps build docs-luukkuctl run test install install-files test-tsan stress bench-matcher bench-relay bench-media bench-signaling lint format proto fuzz model certs clean
+.PHONY: help deps build docs-luukkuctl run test install install-files test-tsan stress bench-matcher bench-relay bench-media bench-signaling soak lint format proto fuzz model certs clean
 
 help:
 	@echo "make run        install what is missing, build, make dev certificates, start luukkud (prints client commands)"
@@ -37,6 +37,7 @@ help:
 	@echo "make bench-matcher  lock-free matcher vs locked and actor baselines at 1, 2, 4 threads; writes docs/benchmarks.md"
 	@echo "make bench-relay  our SRTP relay (GCM, AES-CM) vs rtpengine and a bare forwarder, pinned; writes docs/benchmarks.md"
 	@echo "make bench-media  one 640x360 VP8 + Opus session both ways through the local daemon: fps, CPU, latency; writes docs/benchmarks.md"
+	@echo "make soak HOURS=1  the national day with media for HOURS: RSS, fds, relay sockets, ledger and WAL every 10 s; docs/soak.csv and .png"
 	@echo "make bench-signaling  luukku-load against a release luukkud: request->Offer p99 at 200/500/1000/s, 20,000 idle connections, CPU per session; writes docs/benchmarks.md"
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
@@ -102,6 +103,11 @@ bench-media: deps
 
 bench-signaling: deps
 	Benchmarks/bench-signaling
+
+# Not in `make test`: HOURS of load (default 1); fails on growth, a missing record, or a leak.
+HOURS ?= 1
+soak: deps
+	HOURS=$(HOURS) Benchmarks/soak
 
 stress: deps
 	swift build --build-tests

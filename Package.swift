@@ -97,6 +97,7 @@ let package = Package(
             name: "LuukkuServer",
             dependencies: [
                 "LuukkuCore", "LuukkuProtocol", "LuukkuMatching", "LuukkuRelay", "LuukkuLedger",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

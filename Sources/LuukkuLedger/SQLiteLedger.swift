@@ -33,14 +33,7 @@ public final class SQLiteLedger: Ledger {
 
     public init(path: String, now: Date = Date()) throws(LedgerError) {
         self.path = path
-        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lock >= 0 else {
-            throw LedgerError(.cannotOpen(path: path, reason: String(cString: strerror(errno))))
-        }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            close(lock)
-            throw LedgerError(.cannotOpen(path: path, reason: "another process has it open (\(path).lock is locked)"))
-        }
+        let lock = try Self.lock(path)
         var configuration = GRDB.Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -98,7 +91,53 @@ public final class SQLiteLedger: Ledger {
         committer = GroupCommitter(pool: pool, run: run)
     }
 
+    /// Opens an existing ledger to read it only (luukku-load's check, after the daemon stopped): no new run,
+    /// nothing closed as interrupted, no write; `record` fails. `run` is the latest run's.
+    /// - Throws: ``LedgerError`` `.cannotOpen` when the file is missing or a daemon still has it open.
+    public init(readingOnly path: String) throws(LedgerError) {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw LedgerError(.cannotOpen(path: path, reason: "no such file"))
+        }
+        let lock = try Self.lock(path)
+        var configuration = GRDB.Configuration()
+        configuration.readonly = true
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            (run, issued) = try pool.read { db in
+                (
+                    try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM runs") ?? 0,
+                    IssuedNumbers(
+                        session: try UInt64.fetchOne(db, sql: "SELECT MAX(id) FROM sessions") ?? 0,
+                        ticket: try UInt64.fetchOne(db, sql: "SELECT MAX(stamp) FROM tickets") ?? 0)
+                )
+            }
+            self.pool = pool
+        } catch {
+            close(lock)
+            throw LedgerError(.cannotOpen(path: path, reason: Self.reason(error)))
+        }
+        recovered = Recovered(tickets: 0, offers: 0, sessions: 0)
+        lockDescriptor = lock
+        committer = GroupCommitter(pool: pool, run: run)
+    }
+
     deinit { close(lockDescriptor) }
+
+    /// The exclusive flock on `path + ".lock"`, or `.cannotOpen` when another process holds it.
+    private static func lock(_ path: String) throws(LedgerError) -> Int32 {
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else {
+            throw LedgerError(.cannotOpen(path: path, reason: String(cString: strerror(errno))))
+        }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw LedgerError(
+                .cannotOpen(
+                    path: path, reason: "another process has it open (\(path).lock is locked: stop the daemon first)"))
+        }
+        return lock
+    }
 
     public func record(_ events: [LedgerEvent]) async throws(LedgerError) {
         let result = await committer.submit(events)

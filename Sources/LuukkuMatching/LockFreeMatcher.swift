@@ -108,7 +108,7 @@ public final class LockFreeMatcher: ConcurrentMatcher, @unchecked Sendable {
         queues: [QueueKey] = [], experts roster: [(ExpertID, [QueueKey])], capacityPerQueue: Int,
         ringCapacity: Int? = nil, firstStamp: UInt64 = 1
     ) {
-        precondition(firstStamp >= 1 && firstStamp < 1 << 41, "stamps start at 1 and stay below 2^42")
+        precondition(firstStamp >= 1 && firstStamp < 1 << 41, "stamps start at 1 and leave room below 2^42")
         precondition(capacityPerQueue > 0, "a queue must hold at least one ticket")
         precondition((ringCapacity ?? capacityPerQueue) >= capacityPerQueue, "a ring must hold the capacity")
         precondition(roster.count < 0xF_FFFF, "at most 1,048,574 experts")

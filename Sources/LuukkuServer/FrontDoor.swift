@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import NIOConcurrencyHelpers
 
@@ -66,6 +67,8 @@ public final class FrontDoor: Sendable {
 
     private struct State {
         var stages: [UInt64: Stage] = [:]
+        /// Pending connections' ids in the order they came (ids of ones that left since are skipped).
+        var pendingOrder = Deque<UInt64>()
         var pendingByAddress: [String: Int] = [:]
         var counts = Counts()
         var refusals: [Refusal: Int] = [:]
@@ -97,18 +100,27 @@ public final class FrontDoor: Sendable {
             }
             var evicted: (UInt64, String, @Sendable () -> Void)?
             if state.counts.tcp >= limits.maxPending {
-                // The oldest pending connection: connection ids only grow.
-                let oldest = state.stages.compactMap { entry -> (UInt64, String, @Sendable () -> Void)? in
-                    if case .pending(let address, let close) = entry.value { return (entry.key, address, close) }
-                    return nil
-                }.min { $0.0 < $1.0 }
-                if let oldest {
-                    Self.removePending(oldest.0, oldest.1, &state)
-                    state.stages[oldest.0] = nil
-                    evicted = oldest
+                // The oldest pending connection, from the front of the order (O(1) amortised).
+                while let oldest = state.pendingOrder.popFirst() {
+                    guard case .pending(let address, let close) = state.stages[oldest] else { continue }
+                    Self.removePending(oldest, address, &state)
+                    state.stages[oldest] = nil
+                    evicted = (oldest, address, close)
+                    break
                 }
             }
             state.stages[id] = .pending(address: address, close: close)
+            state.pendingOrder.append(id)
+            // Ids that finished their handshake stay in the order until they reach its front: compact it now and
+            // then, so that it stays within twice the pending connections.
+            if state.pendingOrder.count > 2 * state.counts.tcp + 64 {
+                let stages = state.stages
+                state.pendingOrder = Deque(
+                    state.pendingOrder.filter { id in
+                        if case .pending = stages[id] { return true }
+                        return false
+                    })
+            }
             state.pendingByAddress[address, default: 0] += 1
             state.counts.tcp += 1
             return (true, evicted)
@@ -197,17 +209,25 @@ public final class FrontDoor: Sendable {
         detail: String
     ) {
         ServerMetrics.shared.connectionRefused(reason)
-        let key = "\(address) \(reason.rawValue) \(identity ?? "")"
+        var key = "\(address) \(reason.rawValue) \(identity ?? "")"
+        var address = address
         let unlogged = state.withLockedValue { state -> Int? in
             state.refusals[reason, default: 0] += 1
+            // Bounded under a flood from many addresses: forget the sources quiet for an interval, and beyond
+            // that fold every new source into one line per reason.
+            if state.logs[key] == nil, state.logs.count >= 4_096 {
+                state.logs = state.logs.filter { now - $0.value.lastLine < logInterval }
+                if state.logs.count >= 4_096 {
+                    key = "many \(reason.rawValue)"
+                    address = "many sources"
+                }
+            }
             if let last = state.logs[key], now - last.lastLine < logInterval {
                 state.logs[key]?.unlogged += 1
                 return nil
             }
             let unlogged = state.logs[key]?.unlogged ?? 0
             state.logs[key] = LogState(lastLine: now, unlogged: 0)
-            // Bounded under a flood from many addresses: forget the sources quiet for an interval.
-            if state.logs.count > 4_096 { state.logs = state.logs.filter { now - $0.value.lastLine < logInterval } }
             return unlogged
         }
         guard let unlogged else { return }

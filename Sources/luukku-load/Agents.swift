@@ -23,6 +23,8 @@ final class StopFlag: Sendable {
 /// One expert's console: available, answers offers, ends sessions, wrap-up, breaks.
 struct ExpertAgent {
     let connection: ClientConnection
+    /// Sessions whose Hangup this expert's session task sent, for the loop to forget.
+    let ended = NIOLockedValueBox<Set<String>>([])
     let behaviour: ExpertBehaviour
     let tally: Tally
     let stop: StopFlag
@@ -65,21 +67,25 @@ struct ExpertAgent {
                     } ?? 0
                 let stop = self.stop
                 let media = self.media
+                let ended = self.ended
                 running[started.sessionID] = Task {
                     let stream = media ? (try? TestMedia(started)) : nil
                     let streaming = stream.map { stream in Task { _ = try? await stream.stream(count: nil) } }
                     let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(seconds * 1_000)))
-                    while ContinuousClock.now < deadline, !stop.isSet {
+                    while ContinuousClock.now < deadline, !stop.isSet, !Task.isCancelled {
                         try? await Task.sleep(for: min(.milliseconds(200), deadline - ContinuousClock.now))
                     }
                     stream?.stop()
                     _ = await streaming?.value
+                    // Cancelled: the daemon ended the session itself (its Hangup came); nothing to hang up.
+                    guard !Task.isCancelled else { return }
                     connection.send(
                         .hangup(
                             .with {
                                 $0.sessionID = started.sessionID
                                 $0.reason = .expertEnded
                             }))
+                    ended.withLockedValue { _ = $0.insert(started.sessionID) }
                 }
             case .hangup(let hangup):
                 running.removeValue(forKey: hangup.sessionID)?.cancel()
@@ -115,11 +121,18 @@ struct ExpertAgent {
                 }
             case .error(let error) where error.code == .invalidPresence && frame.correlationID == breakAsked:
                 breakAsked = nil  // offered before the break began: served first
-            case .error(let error) where error.code == .offerExpired:
-                tally.update { $0.crossed += 1 }  // the customer gave up as the expert accepted
+            case .error(let error) where error.code == .offerExpired || error.code == .unknownSession:
+                // The customer gave up as the expert accepted, or the session ended as the expert hung up.
+                tally.update { $0.crossed += 1 }
             case .error(let error):
                 tally.error("expert: \(error.code)")
             default: break
+            }
+            // Sessions this expert hung up itself (the daemon sends no Hangup back for those).
+            for id in ended.withLockedValue({ finished in
+                defer { finished.removeAll() }; return finished
+            }) {
+                running[id] = nil
             }
             if stop.isSet, running.isEmpty { break }
         }
@@ -206,7 +219,7 @@ struct Customer {
                 break loop
             case .ticketClosed(let closed):
                 giveUp?.cancel()
-                let end = "cancelled/\(Self.ledgerReason(closed.reason))"
+                let end = Self.ledgerEnd(closed.reason)
                 tally.update { state in
                     if closed.reason == .cancelled { state.abandoned += 1 }
                     state.told.tickets[closed.ticketID] = end
@@ -237,6 +250,11 @@ struct Customer {
         case .shutdown: "shutdown"
         default: "unspecified"
         }
+    }
+
+    /// A ticket closed without a session, as the ledger writes its end.
+    static func ledgerEnd(_ reason: Luukku_V1_TicketCloseReason) -> String {
+        reason == .expired ? "expired/wait-limit" : "cancelled/\(ledgerReason(reason))"
     }
 
     static func ledgerReason(_ reason: Luukku_V1_TicketCloseReason) -> String {

@@ -17,7 +17,7 @@ struct Check: AsyncParsableCommand {
     func run() async throws {
         let told = try JSONDecoder().decode(Told.self, from: Data(contentsOf: URL(fileURLWithPath: told)))
         let opened: SQLiteLedger
-        do { opened = try SQLiteLedger(path: ledger) } catch {
+        do { opened = try SQLiteLedger(readingOnly: ledger) } catch {
             say("luukku-load: \(error)")
             throw ExitCode(Exit.failed)
         }

@@ -52,6 +52,8 @@ struct Run: AsyncParsableCommand {
     var kiosks = 10
     @Flag(help: "national-day: each session carries the built-in SRTP test stream both ways.")
     var media = false
+    @Flag(help: "national-day: the day starts again after closing time, until --seconds (make soak).")
+    var loop = false
     @Option(help: "Seconds between progress lines.")
     var progress = 5.0
     @Option(help: ArgumentHelp("Write the summary as JSON here.", valueName: "file"))
@@ -196,6 +198,7 @@ struct Run: AsyncParsableCommand {
             experts.flatMap { connection, _ in connection.welcome.skills.map { "\($0.agency)/\($0.language)" } }
         )
         .sorted()
+        guard !queues.isEmpty else { throw LoadError("the experts of --certs \(certs) serve no queue") }
         let points = identities.terminals.keys.sorted()
         guard !points.isEmpty else { throw LoadError("no terminal-*.pem in --certs \(certs)") }
         var pool: [Kiosk] = []
@@ -276,7 +279,10 @@ struct Run: AsyncParsableCommand {
             guard peak > 0 else { break }
             clock += draw.exponential(mean: 1 / peak)
             guard clock < length else { break }
-            let hour = first + clock * compress / 3_600
+            let open = Double(profile.openingHours[0])
+            let dayHours = Double(profile.openingHours[1]) - open
+            var hour = first + clock * compress / 3_600
+            if loop { hour = open + (hour - open).truncatingRemainder(dividingBy: dayHours) }
             guard draw.unit() < profile.rate(atHour: hour, scale: scale) * compress / peak else { continue }
             guard let point = draw.pick(profile.pointShares, among: points),
                 let agency = draw.pick(profile.agencyShares, among: Set(catalogue.agencies.map(\.id)))
@@ -342,6 +348,13 @@ final class Kiosk: Sendable {
                     state.openByPoint[point, default: 1] -= 1
                     state.told.sessions[started.sessionID] = .init(ticket: started.ticketID, end: "open")
                 }
+            case .ticketClosed(let closed):
+                // Closed without a session (the queues closed, the point's connection lost): its end is told.
+                tally.update { state in
+                    state.openByPoint[point, default: 1] -= 1
+                    state.told.tickets[closed.ticketID] = Customer.ledgerEnd(closed.reason)
+                }
+                tally.settled()
             case .hangup(let hangup):
                 let end = "completed/\(Customer.ledgerReason(hangup.reason))"
                 tally.update { state in

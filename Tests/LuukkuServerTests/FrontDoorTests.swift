@@ -96,6 +96,22 @@ import Testing
         #expect(lines.lines.withLockedValue { $0 }.filter { $0.contains("reason=identity") }.count == 2)
     }
 
+    /// Refusals from more sources than the limiter keeps (4,096) fold into one line per reason, so neither the
+    /// log nor the limiter's memory grows with the number of sources.
+    @Test func aFloodFromManySourcesFoldsIntoOneLine() {
+        let (door, lines) = Self.door(pending: 10, perAddress: 10, authenticated: 10)
+        let now = ContinuousClock.now
+        for index in 0..<6_000 {
+            let address = "10.\(index / 65_536).\(index / 256 % 256).\(index % 256)"
+            #expect(door.accepted(UInt64(index), from: address, now: now) {})
+            door.refuse(UInt64(index), .tlsFailed, from: address, now: now, detail: "no certificate")
+        }
+        let logged = lines.lines.withLockedValue { $0 }
+        #expect(logged.count == 4_097, "\(logged.count)")
+        #expect(logged.last?.contains("peer=many sources") == true, "\(logged.last ?? "")")
+        #expect(door.snapshot().refusals[.tlsFailed] == 6_000 && door.snapshot().counts.tcp == 0)
+    }
+
     @Test func libraryLocationsAreTakenOutOfTLSErrors() {
         struct Fake: Error, CustomStringConvertible {
             var description: String {
