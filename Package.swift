@@ -184,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "luukku-load",
             dependencies: [
-                "LuukkuClient", "LuukkuMedia", "LuukkuCore", "LuukkuProtocol", "LuukkuLedger",
+                "LuukkuClient", "LuukkuMedia", "LuukkuCore", "LuukkuProtocol", "LuukkuLedger", "CRelayIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOPosix", package: "swift-nio"),

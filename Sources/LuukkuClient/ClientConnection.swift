@@ -105,7 +105,7 @@ public final class ClientConnection: Sendable {
                 }
                 .connect(host: host, port: port).get()
         } catch {
-            throw Self.tlsFailure(error, host: host, port: port)
+            throw Self.tlsFailure("\(error)", host: host, port: port)
         }
         var hello = Luukku_V1_Envelope()
         hello.hello = .with {
@@ -166,10 +166,6 @@ public final class ClientConnection: Sendable {
     ]
 
     /// The error for a connection that failed in or right after the TLS handshake.
-    static func tlsFailure(_ failure: any Error, host: String, port: Int) -> ClientError {
-        tlsFailure("\(failure)", host: host, port: port)
-    }
-
     static func tlsFailure(_ failure: String, host: String, port: Int) -> ClientError {
         let text = ErrorText.withoutSourceLocations(failure)
         if let alert = certificateAlerts.first(where: { text.contains($0) }) {

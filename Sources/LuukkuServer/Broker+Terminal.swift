@@ -243,20 +243,22 @@ extension Broker {
 
     func queueSnapshot(_ expert: ExpertRecord, cache: ExpertCountCache? = nil) -> Luukku_V1_QueueSnapshot {
         .with {
-            $0.queues = expert.skills.map { queue in
-                if let depth = cache?.depths[queue] { return depth }
-                let (depth, oldest) = matcher.snapshot(of: queue)
-                let oldestWait = oldest.flatMap { tickets[$0] }.map { clock.now - $0.machine.createdAt }
-                return .with {
-                    $0.queue = .with {
-                        $0.agency = queue.agency.rawValue
-                        $0.language = queue.language.rawValue
-                    }
-                    $0.depth = UInt32(depth)
-                    $0.oldestWaitSeconds = UInt32(clamping: Int(oldestWait?.components.seconds ?? 0))
-                    $0.expertsAvailable = UInt32((cache?.counts(queue) ?? expertCounts(queue)).available)
-                }.also { cache?.depths[queue] = $0 }
+            $0.queues = expert.skills.map { cache?.depth($0) ?? queueDepth($0, available: expertCounts($0).available) }
+        }
+    }
+
+    /// One queue as an expert sees it: depth, oldest wait, experts available.
+    func queueDepth(_ queue: QueueKey, available: Int) -> Luukku_V1_QueueDepth {
+        let (depth, oldest) = matcher.snapshot(of: queue)
+        let oldestWait = oldest.flatMap { tickets[$0] }.map { clock.now - $0.machine.createdAt }
+        return .with {
+            $0.queue = .with {
+                $0.agency = queue.agency.rawValue
+                $0.language = queue.language.rawValue
             }
+            $0.depth = UInt32(depth)
+            $0.oldestWaitSeconds = UInt32(clamping: Int(oldestWait?.components.seconds ?? 0))
+            $0.expertsAvailable = UInt32(available)
         }
     }
 }
@@ -266,7 +268,7 @@ extension Broker {
 final class ExpertCountCache {
     private unowned let broker: Broker
     private var cached: [QueueKey: (online: Int, serving: Int, available: Int)] = [:]
-    var depths: [QueueKey: Luukku_V1_QueueDepth] = [:]
+    private var depths: [QueueKey: Luukku_V1_QueueDepth] = [:]
 
     init(_ broker: Broker) { self.broker = broker }
 
@@ -276,11 +278,11 @@ final class ExpertCountCache {
         cached[queue] = counts
         return counts
     }
-}
 
-extension Luukku_V1_QueueDepth {
-    fileprivate func also(_ body: (Self) -> Void) -> Self {
-        body(self)
-        return self
+    func depth(_ queue: QueueKey) -> Luukku_V1_QueueDepth {
+        if let known = depths[queue] { return known }
+        let depth = broker.queueDepth(queue, available: counts(queue).available)
+        depths[queue] = depth
+        return depth
     }
 }

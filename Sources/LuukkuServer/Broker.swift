@@ -73,10 +73,8 @@ public final class Broker: @unchecked Sendable {
         var roster: [(ExpertID, [QueueKey])] = []
         var byQueue: [QueueKey: [ExpertID]] = [:]
         for expert in configuration.experts {
-            for language in expert.languages {
-                byQueue[QueueKey(agency: expert.agency, language: language), default: []].append(expert.id)
-            }
             let skills = expert.languages.map { QueueKey(agency: expert.agency, language: $0) }
+            for queue in skills { byQueue[queue, default: []].append(expert.id) }
             roster.append((expert.id, skills))
             experts[expert.id] = ExpertRecord(
                 config: expert, skills: skills, presence: PresenceStateMachine(policy: Self.policy(configuration)))

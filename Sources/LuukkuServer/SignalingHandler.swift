@@ -133,10 +133,11 @@ final class SignalingHandler: ChannelInboundHandler {
             let action = machine.transportError()
             if action != .none {
                 if tlsEstablished {
-                    logger.info("connection error", metadata: ["error": "\(Self.describe(error))"])
+                    logger.info("connection error", metadata: ["error": "\(ErrorText.withoutSourceLocations(error))"])
                 } else {
                     // No certificate, another CA's, not TLS at all: the front door counts and logs it, rate-limited.
-                    broker.frontDoor.refuse(connection, .tlsFailed, from: address, detail: Self.describe(error))
+                    broker.frontDoor.refuse(
+                        connection, .tlsFailed, from: address, detail: ErrorText.withoutSourceLocations(error))
                 }
             }
             perform(action, context)
@@ -170,9 +171,6 @@ final class SignalingHandler: ChannelInboundHandler {
             context.close(promise: nil)
         }
     }
-
-    /// An error for a log line: BoringSSL's source locations taken out (``ErrorText``).
-    static func describe(_ error: any Error) -> String { ErrorText.withoutSourceLocations(error) }
 
     private static func envelope(_ error: ProtocolError, _ correlation: UInt64) -> Luukku_V1_Envelope {
         var envelope = Luukku_V1_Envelope()

@@ -1,3 +1,4 @@
+import CRelayIO
 import Foundation
 import LuukkuClient
 import LuukkuCore
@@ -52,7 +53,7 @@ struct ExpertAgent {
         while let frame = await connection.next() {
             switch frame.message {
             case .offer(let offer):
-                tally.offered(ticket: offer.ticketID, nanos: monotonicNanos())
+                tally.offered(ticket: offer.ticketID, nanos: luukku_monotonic_ns())
                 if let profile, draw.unit() < profile.declineProbability, !stop.isSet {
                     tally.update { $0.declined += 1 }
                     connection.send(.decline(.with { $0.ticketID = offer.ticketID }))
@@ -164,7 +165,7 @@ struct Customer {
             tally.error("terminal connect: \(error.code)")
             return
         }
-        let sent = monotonicNanos()
+        let sent = luukku_monotonic_ns()
         let correlation = connection.send(
             .requestService(
                 .with {
@@ -196,7 +197,7 @@ struct Customer {
             case .sessionStarted(let started):
                 giveUp?.cancel()
                 session = started.sessionID
-                let waited = (monotonicNanos() - sent) / 1_000_000
+                let waited = (luukku_monotonic_ns() - sent) / 1_000_000
                 tally.update { state in
                     state.answered += 1
                     state.waits.record(waited)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRelayIO
 import Foundation
 import LuukkuClient
 import LuukkuCore
@@ -325,7 +326,7 @@ final class Kiosk: Sendable {
             $0.requested += 1
             $0.openByPoint[point, default: 0] += 1
         }
-        let now = monotonicNanos()
+        let now = luukku_monotonic_ns()
         let correlation = connection.send(
             .requestService(
                 .with {

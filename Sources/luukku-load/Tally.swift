@@ -136,9 +136,3 @@ struct Told: Codable, Equatable {
         var end: String
     }
 }
-
-func monotonicNanos() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}

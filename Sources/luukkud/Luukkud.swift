@@ -126,14 +126,15 @@ struct Luukkud: AsyncParsableCommand {
                     + ConfigurationError(file: config, issues: unreadable).description)
             throw ExitCode(78)
         }
-        // Readable is not enough: the key and the certificates must parse and fit together.
-        do {
-            _ = try TLSContextBox(server: loaded.server)
-        } catch {
-            printError("luukkud: configuration is not valid:\n\(config): \(error)")
-            throw ExitCode(78)
-        }
         if checkConfig {
+            // Readable is not enough: the key and the certificates must parse and fit together (at start, serve()
+            // makes the context and reports the same).
+            do {
+                _ = try TLSContextBox(server: loaded.server)
+            } catch {
+                printError("luukkud: configuration is not valid:\n\(config): \(error)")
+                throw ExitCode(78)
+            }
             let server = loaded.server
             print("luukkud: configuration \(config) is valid: \(summary)")
             print(

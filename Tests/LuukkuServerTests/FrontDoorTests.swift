@@ -1,4 +1,5 @@
 import Logging
+import LuukkuCore
 import NIOConcurrencyHelpers
 import Testing
 
@@ -120,7 +121,7 @@ import Testing
                     + "handshake.cc:393]))"
             }
         }
-        let text = SignalingHandler.describe(Fake())
+        let text = ErrorText.withoutSourceLocations(Fake())
         #expect(
             text.contains("CERTIFICATE_VERIFY_FAILED") && !text.contains("/work") && !text.contains(".cc"), "\(text)")
     }
