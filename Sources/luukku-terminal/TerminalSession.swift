@@ -241,9 +241,12 @@ struct TerminalSession {
 
     private func describe(_ status: Luukku_V1_QueueStatus) -> String {
         if status.offered { return "ticket \(status.ticketID): being offered to an expert" }
+        // No estimate: no expert of the queue is serving (docs/protocol.md): none online, or all away.
         let estimate =
             status.hasEstimatedWaitSeconds
-            ? "estimated wait \(status.estimatedWaitSeconds) s" : "no estimate (no expert online)"
+            ? "estimated wait \(status.estimatedWaitSeconds) s"
+            : status.expertsOnline == 0
+                ? "no estimate (no expert online)" : "no estimate (every expert of the queue is away)"
         return "ticket \(status.ticketID): position \(status.position), \(estimate), "
             + "\(status.expertsOnline) expert(s) online"
     }

@@ -21,6 +21,15 @@ import Testing
         #expect(cancelled.output.contains("closed: cancelled"), "\(cancelled.output)")
         // The customer's language is the terminal's ui_language: Parainen is named in Swedish.
         #expect(cancelled.output.contains("as parainen (Servicepunkten i Pargas)"), "\(cancelled.output)")
+        #expect(cancelled.output.contains("no estimate (no expert online), 0 expert(s) online"), "\(cancelled.output)")
+        // An expert logged in but away (as after login): online, yet no estimate, and the line says why.
+        let away = try await daemon.connect("expert-vero-saga")
+        _ = try await away.expectPresence(.away)
+        let waiting = try await daemon.runTerminal(["--agency", "vero", "--language", "sv", "--cancel-after", "0"])
+        #expect(
+            waiting.output.contains("no estimate (every expert of the queue is away), 1 expert(s) online"),
+            "\(waiting.output)")
+        await away.goodbye()
 
         let unknown = try await daemon.runTerminal(["--agency", "nasa", "--language", "fi"])
         #expect(unknown.status == 77, "\(unknown.output)")
