@@ -19,7 +19,7 @@ CERTS_DIR ?= certs/dev
 SECONDS ?= 60
 PROTOBUF_VERSION := 1.39.0
 PROTOC_GEN_SWIFT := .build-protoc/swift-protobuf/.build/release/protoc-gen-swift
-FUZZER := .build-fuzz/release/LuukkuFrameFuzzer
+TARGET ?= frame
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -42,7 +42,7 @@ help:
 	@echo "make lint       swift format lint (.swift-format, line length 120)"
 	@echo "make format     rewrite the sources in place with swift format"
 	@echo "make proto      regenerate Sources/LuukkuProtocol/Generated from proto/"
-	@echo "make fuzz       fuzz the frame decoder for SECONDS (default 60): make fuzz SECONDS=900"
+	@echo "make fuzz       fuzz a decoder for SECONDS (default 60): make fuzz TARGET=frame|rtp|status|configuration SECONDS=600"
 	@echo "make model      check the matcher's claim protocol with spin (models/matcher.pml, models/handover.pml)"
 	@echo "make certs      development CA and certificates in $(CERTS_DIR)"
 	@echo "make install    release build, then binaries, systemd unit, sysusers/tmpfiles, docs under PREFIX (default /usr/local)"
@@ -136,16 +136,12 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	  --swift_out=Sources/LuukkuProtocol/Generated proto/luukku/v1/*.proto
 	sha256sum proto/luukku/v1/*.proto > Sources/LuukkuProtocol/Generated/proto.sha256
 
-# libFuzzer over framing + Envelope decoding (docs/fuzzing.md). A release
-# build: in a debug build with ASan the coverage counters come out empty here.
-# Seeds are the golden frames; findings land in .build-fuzz/artifacts/.
+# libFuzzer over one decoder (docs/fuzzing.md): TARGET=frame (default), rtp,
+# status or configuration, for SECONDS. A release build: in a debug build with
+# ASan the coverage counters come out empty here. Findings land in
+# .build-fuzz/<target>/artifacts/.
 fuzz: deps
-	swift build -c release --build-path .build-fuzz --sanitize=fuzzer --sanitize=address --product LuukkuFrameFuzzer
-	@mkdir -p .build-fuzz/corpus .build-fuzz/seeds .build-fuzz/artifacts
-	@for f in proto/luukku/v1/frames/*.hex; do \
-	  perl -ne 'chomp; print pack("H*", $$_)' "$$f" > .build-fuzz/seeds/$$(basename "$$f" .hex); done
-	SWIFT_BACKTRACE=enable=no $(FUZZER) .build-fuzz/corpus .build-fuzz/seeds \
-	  -max_total_time=$(SECONDS) -print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/
+	scripts/fuzz $(TARGET) $(SECONDS)
 
 # Exhaustive model check of the claim protocol, plus broken variants that
 # must fail (models/check). spin is only needed here.

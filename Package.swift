@@ -195,6 +195,12 @@ let package = Package(
 
         // libFuzzer target over framing + Envelope decoding; `make fuzz` builds it with the fuzzer sanitizer.
         .executableTarget(name: "LuukkuFrameFuzzer", dependencies: ["LuukkuProtocol"], swiftSettings: strictSettings),
+        // The other decoders' fuzz targets (make fuzz TARGET=rtp|status|configuration), built the same way.
+        .executableTarget(
+            name: "LuukkuRTPFuzzer", dependencies: ["LuukkuRelay", "LuukkuCore"], swiftSettings: strictSettings),
+        .executableTarget(name: "LuukkuStatusFuzzer", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "LuukkuConfigurationFuzzer", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
 
         // make bench-matcher (docs/benchmarks.md); built in release by the Makefile.
         .executableTarget(

@@ -22,9 +22,27 @@ public struct ConfigurationIssue: Hashable, Sendable, CustomStringConvertible {
     public let keyPath: String
     public let problem: String
 
+    /// Control characters in either (a key or a value of the file can hold any) are written as `\u{1B}`, so
+    /// that one problem is one printable line.
     public init(keyPath: String, problem: String) {
-        self.keyPath = keyPath.isEmpty ? "(file)" : keyPath
-        self.problem = problem
+        self.keyPath = keyPath.isEmpty ? "(file)" : Self.printable(keyPath)
+        self.problem = Self.printable(problem)
+    }
+
+    static func printable(_ text: String) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+        }
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     public var description: String { "\(keyPath): \(problem)" }

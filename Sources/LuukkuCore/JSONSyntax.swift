@@ -24,6 +24,16 @@ public enum JSONSyntax {
         }
     }
 
+    /// A byte as an error names it: the character in quotes when it is printable ASCII, else its value
+    /// (`byte 0x1C`), so that no control character or piece of a UTF-8 sequence reaches an operator's terminal.
+    static func shown(_ byte: UInt8) -> String {
+        guard (0x21...0x7E).contains(byte) else {
+            let hex = String(byte, radix: 16, uppercase: true)
+            return "byte 0x\(hex.count == 1 ? "0" : "")\(hex)"
+        }
+        return "'\(Character(Unicode.Scalar(byte)))'"
+    }
+
     private struct Parser {
         let bytes: [UInt8]
         var index = 0
@@ -69,7 +79,7 @@ public enum JSONSyntax {
             case UInt8(ascii: "n"): try expect("null")
             case let byte? where byte == UInt8(ascii: "-") || (0x30...0x39).contains(byte): try number()
             case nil: throw problem("the text ends where a value should be")
-            case let byte?: throw problem("unexpected '\(Character(Unicode.Scalar(byte)))' where a value should be")
+            case let byte?: throw problem("unexpected \(JSONSyntax.shown(byte)) where a value should be")
             }
         }
 
@@ -137,7 +147,7 @@ public enum JSONSyntax {
                             }
                         }
                     } else if !"\"\\/bfnrt".utf8.contains(escaped) {
-                        throw problem("unknown escape '\\\(Character(Unicode.Scalar(escaped)))'")
+                        throw problem("unknown escape: a backslash, then \(JSONSyntax.shown(escaped))")
                     }
                     index += 1
                 case 0..<0x20: throw problem("a control character inside a string (a closing '\"' missing?)")

@@ -7,13 +7,12 @@ public struct TicketID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     public init(stamp: UInt64) { self.stamp = stamp }
 
-    /// Parses the wire form `t-<decimal>`; returns `nil` for anything else.
+    /// Parses the wire form `t-<decimal>` as ``wireValue`` writes it; returns `nil` for anything else (a
+    /// sign, a leading zero), so that one ticket has one spelling.
     public init?(wireValue: String) {
-        guard wireValue.hasPrefix("t-"), wireValue.utf8.count <= 22 else { return nil }
-        let digits = wireValue.dropFirst(2)
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-            let stamp = UInt64(digits)
-        else { return nil }
+        guard wireValue.hasPrefix("t-") else { return nil }
+        let digits = Substring(wireValue.utf8.dropFirst(2))
+        guard digits == "0" || !digits.hasPrefix("0"), let stamp = SessionWire.decimal(digits) else { return nil }
         self.stamp = stamp
     }
 

@@ -152,14 +152,11 @@ extension Broker {
             .feedback(session: session, score: Int(feedback.rating), comment: feedback.comment, at: Date()))
     }
 
-    /// A session's id on the wire and in logs and reports: `s-<number>`.
-    static func sessionWire(_ number: UInt64) -> String { "s-\(number)" }
+    /// A session's id on the wire and in logs and reports: `s-<number>` (``SessionWire``).
+    static func sessionWire(_ number: UInt64) -> String { SessionWire.wireValue(number) }
 
-    /// The number of a wire session id, or nil for anything else.
-    static func sessionNumber(_ wire: String) -> UInt64? {
-        guard wire.hasPrefix("s-") else { return nil }
-        return UInt64(wire.dropFirst(2))
-    }
+    /// The number of a wire session id, or nil for anything else (``SessionWire/number(_:)``).
+    static func sessionNumber(_ wire: String) -> UInt64? { SessionWire.number(wire) }
 
     // MARK: Queue status
 

@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuCore
 import LuukkuLedger
 
 /// The status socket's `report` commands (docs/operations.md, "Reports"): the ledger's report queries for a

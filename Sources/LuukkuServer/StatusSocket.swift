@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LuukkuCore
 import LuukkuLedger
 import NIOCore
 import NIOPosix
@@ -72,7 +73,7 @@ public final class StatusSocket: Service, Sendable {
                 out += "error: \(message)\n\n"
             case .command(let command, let format):
                 guard level >= command.requiredLevel else {
-                    out += "error: '\(command)' needs the operator level; this peer may only read\n\n"
+                    out += "error: '\(command.line)' needs the operator level; this peer may only read\n\n"
                     continue
                 }
                 switch command {

@@ -155,6 +155,15 @@ import Testing
         )
     }
 
+    @Test func aProblemIsOnePrintableLineWhateverTheKeyHolds() throws {
+        // A key of the file can hold any character; the error names it without letting a newline or an
+        // escape sequence through to the operator's terminal or the journal.
+        let issues = try Self.issues { Self.edit(&$0, "experts", at: 1) { $0["display\nName\u{1B}[2J"] = "x" } }
+        #expect(issues.map(\.keyPath) == ["experts[1].display\\u{A}Name\\u{1B}[2J"])
+        let error = ConfigurationError(file: "f.json", issues: issues)
+        #expect(!error.description.contains("\n") && error.description.hasPrefix("f.json: experts[1].display"))
+    }
+
     @Test func unsupportedVersion() throws {
         let issues = try Self.issues { $0["version"] = 2 }
         #expect(

@@ -51,7 +51,9 @@ import Testing
         #expect(TicketID(stamp: 7).wireValue == "t-7")
     }
 
-    @Test(arguments: ["", "t-", "t", "7", "x-7", "t-7a", "t--7", "t-+7", "t-18446744073709551616", "T-7"])
+    @Test(arguments: [
+        "", "t-", "t", "7", "x-7", "t-7a", "t--7", "t-+7", "t-07", "t-00", "t-18446744073709551616", "T-7",
+    ])
     func malformedWireFormsAreRefused(_ text: String) {
         #expect(TicketID(wireValue: text) == nil)
     }

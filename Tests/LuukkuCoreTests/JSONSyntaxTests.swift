@@ -23,4 +23,17 @@ import Testing
         #expect(Self.problem("") == "line 1, column 1: the text ends where a value should be")
         #expect(Self.problem("[01x]")?.hasPrefix("line 1, column 4") == true)
     }
+
+    /// Found by `make fuzz TARGET=configuration` (docs/fuzzing.md): the one-byte file 0x1C made the error name
+    /// the control character itself, so the operator's terminal got it raw.
+    @Test func aByteThatIsNotPrintableIsNamedByItsValue() {
+        let fuzzed: [UInt8] = [0x1C]
+        #expect(
+            JSONSyntax.firstProblem(in: fuzzed)?.description
+                == "line 1, column 1: unexpected byte 0x1C where a value should be")
+        #expect(Self.problem("[ä]") == "line 1, column 2: unexpected byte 0xC3 where a value should be")
+        #expect(Self.problem("x") == "line 1, column 1: unexpected 'x' where a value should be")
+        #expect(Self.problem("\"\\\u{7}\"") == "line 1, column 3: unknown escape: a backslash, then byte 0x07")
+        #expect(Self.problem("\"\\q\"") == "line 1, column 3: unknown escape: a backslash, then 'q'")
+    }
 }

@@ -1,3 +1,4 @@
+import LuukkuCore
 import Testing
 
 @testable import LuukkuServer
@@ -27,6 +28,43 @@ import Testing
             StatusCommand.parse("show session x") == [
                 .error("unknown command 'show session x'; 'help' lists the commands")
             ])
+    }
+
+    @Test func everyCommandHasALineThatParsesBackToIt() {
+        let all: [StatusCommand] = [
+            .help, .showInfo, .showQueues, .showExperts, .showSessions, .showSession(12), .showRelay,
+            .kickExpert("kela-aino"), .drain, .undrain, .reportTransactions(month: "2026-11"),
+            .reportServiceLevel(day: "2026-11-24"),
+        ]
+        for command in all {
+            #expect(StatusCommand.parse(command.line) == [.command(command, .text)])
+            #expect(StatusCommand.parse(command.line + " json") == [.command(command, .json)])
+        }
+        #expect(StatusCommand.showSession(12).line == "show session s-12")
+        #expect(StatusCommand.kickExpert("kela-aino").line == "kick expert kela-aino")
+    }
+
+    @Test func aSessionHasOneSpelling() {
+        #expect(SessionWire.number("s-12") == 12 && SessionWire.wireValue(12) == "s-12")
+        #expect(SessionWire.number("s-0") == 0)
+        for wrong in ["s-+12", "s- 12", "s-", "s-1x", "s-012", "s12", "s-123456789012345678901", "s-\u{0661}"] {
+            #expect(SessionWire.number(wrong) == nil, "\(wrong)")
+        }
+        #expect(
+            StatusCommand.parse("show session +7") == [
+                .error("unknown command 'show session +7'; 'help' lists the commands")
+            ])
+    }
+
+    @Test func anErrorLineCarriesNoControlCharacters() {
+        // What was typed comes back printable: an escape sequence or a NUL is left out, not echoed.
+        #expect(
+            StatusCommand.parse("show \u{1B}[2Jqueues\u{0}x\u{7F}") == [
+                .error("unknown command 'show [2Jqueuesx'; 'help' lists the commands")
+            ])
+        let long = String(repeating: "x", count: 500)
+        #expect(
+            StatusCommand.parse(long) == [.error("unknown command '\(long.prefix(60))'; 'help' lists the commands")])
     }
 
     @Test func changingStateNeedsTheOperatorLevel() {

@@ -1,12 +1,11 @@
-import LuukkuCore
-
 /// One command of the operators' status socket (docs/operations.md, "Status socket"), HAProxy style: one
 /// line holds one or more commands separated by `;`, and a trailing `json` (or `csv`) word asks for JSON (or
 /// comma-separated values) instead of an aligned text table.
 ///
 /// Parsing is a pure function of the line (``StatusCommand/parse(_:)``); the server checks the caller's
-/// level (``StatusLevel``) and carries the commands out.
-enum StatusCommand: Hashable, Sendable {
+/// level (``StatusLevel``) and carries the commands out. It lives here, without NIO, so that its fuzz target
+/// (`make fuzz TARGET=status`, docs/fuzzing.md) builds in seconds.
+public enum StatusCommand: Hashable, Sendable {
     case help
     case showInfo
     case showQueues
@@ -23,17 +22,17 @@ enum StatusCommand: Hashable, Sendable {
     case reportServiceLevel(day: String)
 
     /// Output format asked for by a trailing `json` or `csv`.
-    enum Format: String, Hashable, Sendable { case text, json, csv }
+    public enum Format: String, Hashable, Sendable { case text, json, csv }
 
     /// What one `;`-separated part of a line asked for.
-    enum Parsed: Hashable, Sendable {
+    public enum Parsed: Hashable, Sendable {
         case command(StatusCommand, Format)
         /// Not a command: the text of the error line, which names the input and hints at `help`.
         case error(String)
     }
 
     /// The commands of one line, in order; empty parts are skipped.
-    static func parse(_ line: String) -> [Parsed] {
+    public static func parse(_ line: String) -> [Parsed] {
         line.split(separator: ";").compactMap { part -> Parsed? in
             var words = part.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
             guard !words.isEmpty else { return nil }
@@ -43,8 +42,7 @@ enum StatusCommand: Hashable, Sendable {
                 words.removeLast()
             }
             guard let command = command(words) else {
-                let shown = words.joined(separator: " ").prefix(60).filter { $0.isASCII && !$0.isNewline }
-                return .error("unknown command '\(shown)'; 'help' lists the commands")
+                return .error("unknown command '\(shown(words))'; 'help' lists the commands")
             }
             return .command(command, format)
         }
@@ -70,12 +68,37 @@ enum StatusCommand: Hashable, Sendable {
             {
                 .reportServiceLevel(day: words[2])
             } else if words.count == 3, words[0] == "show", words[1] == "session",
-                let id = Broker.sessionNumber(words[2]) ?? UInt64(words[2])
+                let id = SessionWire.number(words[2]) ?? SessionWire.decimal(Substring(words[2]))
             {
                 .showSession(id)
             } else {
                 nil
             }
+        }
+    }
+
+    /// What an error line shows of what was typed: its first 60 characters, printable ASCII only, so that an
+    /// answer never carries a control sequence back to the operator's terminal.
+    private static func shown(_ words: [String]) -> String {
+        String(words.joined(separator: " ").unicodeScalars.prefix(60).filter { (0x20...0x7E).contains($0.value) })
+    }
+
+    /// The command as a line that parses back to it, e.g. `kick expert kela-aino` or `show session s-12`:
+    /// how an answer names the command it refuses.
+    public var line: String {
+        switch self {
+        case .help: "help"
+        case .showInfo: "show info"
+        case .showQueues: "show queues"
+        case .showExperts: "show experts"
+        case .showSessions: "show sessions"
+        case .showSession(let id): "show session \(SessionWire.wireValue(id))"
+        case .showRelay: "show relay"
+        case .kickExpert(let id): "kick expert \(id)"
+        case .drain: "drain"
+        case .undrain: "undrain"
+        case .reportTransactions(let month): "report transactions \(month)"
+        case .reportServiceLevel(let day): "report service-level \(day)"
         }
     }
 
@@ -87,7 +110,7 @@ enum StatusCommand: Hashable, Sendable {
 
     /// The level a command needs: reading is for every peer the socket's mode lets in; changing the
     /// daemon's state is for operators.
-    var requiredLevel: StatusLevel {
+    public var requiredLevel: StatusLevel {
         switch self {
         case .drain, .undrain, .kickExpert: .operator
         case .help, .showInfo, .showQueues, .showExperts, .showSessions, .showSession, .showRelay,
@@ -96,7 +119,7 @@ enum StatusCommand: Hashable, Sendable {
         }
     }
 
-    static let helpText = """
+    public static let helpText = """
         help                             this list
         show info                        version, uptime, connections, tickets, sessions, draining
         show queues                      per agency and language: waiting, oldest wait, experts online, available
@@ -115,7 +138,7 @@ enum StatusCommand: Hashable, Sendable {
 }
 
 /// What a status-socket peer may do, from its credentials (SO_PEERCRED).
-enum StatusLevel: Comparable, Hashable, Sendable {
+public enum StatusLevel: Comparable, Hashable, Sendable {
     case readOnly
     case `operator`
 }
