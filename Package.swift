@@ -237,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "LuukkuProtocolTests",
             dependencies: [
-                "LuukkuProtocol",
+                "LuukkuProtocol", "LuukkuTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -264,14 +264,15 @@ let package = Package(
         ),
         // The relay between real ffmpeg and GStreamer processes (Debian packages the Makefile installs).
         .testTarget(
-            name: "InteropTests", dependencies: ["LuukkuCore", "LuukkuRelay", "CRelayIO"], swiftSettings: strictSettings
+            name: "InteropTests", dependencies: ["LuukkuCore", "LuukkuRelay", "CRelayIO", "LuukkuTestSupport"],
+            swiftSettings: strictSettings
         ),
         // luukkud end to end (docs/server.md): real daemon processes, real TLS, real relay and SQLite ledger,
         // luukku-terminal as a real process and experts through LuukkuClient.
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "LuukkuClient", "LuukkuMedia", "LuukkuLedger", "LuukkuProtocol", "LuukkuCore",
+                "LuukkuClient", "LuukkuMedia", "LuukkuLedger", "LuukkuProtocol", "LuukkuCore", "LuukkuTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -279,7 +280,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What the test suites share: the repository's paths, process runners, development PKIs, free ports.
+        .target(
+            name: "LuukkuTestSupport",
+            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            path: "Tests/LuukkuTestSupport",
+            swiftSettings: strictSettings
+        ),
         // Runs certs/make-dev-certs and the luukkud executable as real processes.
-        .testTarget(name: "ToolingTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ToolingTests", dependencies: ["LuukkuCore", "LuukkuTestSupport"], swiftSettings: strictSettings),
     ]
 )

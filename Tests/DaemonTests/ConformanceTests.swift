@@ -2,6 +2,7 @@ import Foundation
 import LuukkuClient
 import LuukkuMedia
 import LuukkuProtocol
+import LuukkuTestSupport
 import Testing
 
 /// docs/protocol.md's exchanges as a vendor's client sees them, through a real luukkud, frame by frame: each test
@@ -94,10 +95,7 @@ import Testing
     /// A second development PKI in a folder of its own (certs/make-dev-certs), whose CA the daemon does not trust.
     static func certificates(in name: String) async throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-\(name)-\(UUID())")
-        let made = try await runProcess(
-            Daemon.repositoryRoot.appendingPathComponent("certs/make-dev-certs").path, [directory.path],
-            errorsToOutput: true)
-        #expect(made.status == 0, "\(made.output)")
+        try DevCertificates.make(in: directory)
         return directory
     }
 

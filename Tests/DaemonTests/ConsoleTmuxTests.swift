@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -93,7 +94,7 @@ import Testing
         func startConsole(
             _ daemon: Daemon, _ options: [String], columns: Int, rows: Int, environment: String = ""
         ) async throws {
-            let console = Daemon.productsDirectory.appendingPathComponent("luukku-console").path
+            let console = Repository.products.appendingPathComponent("luukku-console").path
             let command =
                 "\(environment)\(console) --expert kela-aino --daemon 127.0.0.1:\(daemon.port) "
                 + "--certs \(Daemon.certificates.path) \(options.joined(separator: " ")); "
@@ -191,7 +192,7 @@ import Testing
         let daemon = try await Daemon.start()
         let sdp = daemon.directory.appendingPathComponent("expert.sdp")
         let console = try RunningProcess(
-            Daemon.productsDirectory.appendingPathComponent("luukku-console").path,
+            Repository.products.appendingPathComponent("luukku-console").path,
             [
                 "--expert", "kela-aino", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", Daemon.certificates.path,
                 "--auto-accept", "--sdp", sdp.path,

@@ -1,11 +1,12 @@
 import Foundation
+import LuukkuTestSupport
 import Testing
 
 /// luukku-load against a real daemon: a short compressed national day (real mTLS terminals and experts,
 /// arrivals, declines, customers who give up, breaks), then its check of the ledger after the daemon stopped:
 /// every ticket and session the clients were told of is there with the same end, and nothing else.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct LoadToolTests {
-    static let load = Daemon.productsDirectory.appendingPathComponent("luukku-load").path
+    static let load = Repository.products.appendingPathComponent("luukku-load").path
 
     @Test func aShortNationalDayEndsWithTheLedgerAsTheClientsWereTold() async throws {
         let daemon = try await Daemon.start(LimitsTests.server { $0["maxRequestsPerTerminal"] = 10 })
@@ -18,7 +19,7 @@ import Testing
             [
                 "run", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", Daemon.certificates.path, "--scenario",
                 "national-day", "--scenario-file",
-                Daemon.repositoryRoot.appendingPathComponent("Benchmarks/national-day.json").path, "--compress", "1200",
+                Repository.url("Benchmarks/national-day.json").path, "--compress", "1200",
                 "--scale", "0.05", "--seconds", "12", "--progress", "4", "--told", told, "--json", summary,
             ], errorsToOutput: true)
         #expect(run.status == 0, "\(run.output)")

@@ -2,6 +2,7 @@ import Foundation
 import LuukkuClient
 import LuukkuMedia
 import LuukkuProtocol
+import LuukkuTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ import Testing
     static func luukkuctl(_ arguments: [String], as credentials: (uid: Int, gid: Int)? = nil) async throws -> (
         status: Int32, output: String, error: String
     ) {
-        let luukkuctl = Daemon.productsDirectory.appendingPathComponent("luukkuctl").path
+        let luukkuctl = Repository.products.appendingPathComponent("luukkuctl").path
         guard let credentials else { return try await runProcess(luukkuctl, arguments) }
         return try await runProcess(
             "/usr/bin/setpriv",

@@ -2,6 +2,7 @@ import Foundation
 import LuukkuClient
 import LuukkuLedger
 import LuukkuProtocol
+import LuukkuTestSupport
 import Testing
 
 /// The queue's promises over real connections: a declined or unanswered ticket keeps its place, a cancel and
@@ -150,7 +151,7 @@ import Testing
             }
         }
         let killed = try RunningProcess(
-            Daemon.productsDirectory.appendingPathComponent("luukku-terminal").path,
+            Repository.products.appendingPathComponent("luukku-terminal").path,
             [
                 "request", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", Daemon.certificates.path, "--agency",
                 "te", "--language", "sv",

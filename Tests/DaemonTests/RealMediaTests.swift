@@ -3,6 +3,7 @@ import LuukkuClient
 import LuukkuCore
 import LuukkuMedia
 import LuukkuProtocol
+import LuukkuTestSupport
 import NIOPosix
 import Testing
 
@@ -23,8 +24,8 @@ import Testing
         var terminalStatus: Int32
     }
 
-    static let console = Daemon.productsDirectory.appendingPathComponent("luukku-console").path
-    static let terminal = Daemon.productsDirectory.appendingPathComponent("luukku-terminal").path
+    static let console = Repository.products.appendingPathComponent("luukku-console").path
+    static let terminal = Repository.products.appendingPathComponent("luukku-terminal").path
 
     /// A console (kela-aino, auto-accept) serving `daemonPort`, headless at 320x240, writing its report to `report`.
     static func startConsole(

@@ -1,6 +1,7 @@
 import Foundation
 import LuukkuClient
 import LuukkuProtocol
+import LuukkuTestSupport
 import Testing
 
 /// luukku-terminal --sdp with real ffmpeg on both ends: the expert's side sends VP8 with ffmpeg's own SRTP into
@@ -18,7 +19,7 @@ import Testing
         try await expert.becomeAvailable()
         let sdp = daemon.directory.appendingPathComponent("session.sdp").path
         let terminal = try RunningProcess(
-            Daemon.productsDirectory.appendingPathComponent("luukku-terminal").path,
+            Repository.products.appendingPathComponent("luukku-terminal").path,
             [
                 "request", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", Daemon.certificates.path,
                 "--agency", "kela", "--language", "sv", "--sdp", sdp, "--media-seconds", "60",

@@ -1,5 +1,6 @@
 import Foundation
 import LuukkuProtocol
+import LuukkuTestSupport
 import Testing
 
 #if canImport(Glibc)

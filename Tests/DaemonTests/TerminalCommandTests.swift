@@ -1,6 +1,7 @@
 import Foundation
 import LuukkuClient
 import LuukkuProtocol
+import LuukkuTestSupport
 import Testing
 
 /// luukku-terminal's exit status and messages when it cannot be served: refused, queue closed, unreachable.
@@ -87,13 +88,13 @@ import Testing
                 at: Daemon.certificates.appendingPathComponent(from), to: folder.appendingPathComponent(to))
         }
         let console = try await runProcess(
-            Daemon.productsDirectory.appendingPathComponent("luukku-console").path,
+            Repository.products.appendingPathComponent("luukku-console").path,
             ["--line", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", folder.path, "--expert", "x"],
             errorsToOutput: true)
         #expect(console.status == 77, "\(console.output)")
         #expect(console.output.contains("this certificate is a service point's (parainen)"), "\(console.output)")
         let foreignConsole = try await runProcess(
-            Daemon.productsDirectory.appendingPathComponent("luukku-console").path,
+            Repository.products.appendingPathComponent("luukku-console").path,
             ["--line", "--daemon", "127.0.0.1:\(daemon.port)", "--certs", other.path, "--expert", "kela-aino"],
             errorsToOutput: true)
         // Its own CA does not sign the daemon's certificate: this is the console not trusting the daemon (69).

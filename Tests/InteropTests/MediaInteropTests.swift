@@ -2,6 +2,7 @@ import CRelayIO
 import Foundation
 import LuukkuCore
 import LuukkuRelay
+import LuukkuTestSupport
 import Testing
 
 /// The relay between real media peers from Debian: ffmpeg and GStreamer (issue 4, item 7). The relay runs in
@@ -56,7 +57,7 @@ import Testing
         let receiver = try MediaPeer(
             "gst-b", "gst-launch-1.0",
             Peers.gstreamerReceiver(key: keysB.outbound, port: portB, ssrc: 0xA1A, frames: 100))
-        let portA = try Peers.freePort()
+        let portA = try FreePort.udp()
         let ffmpeg = try MediaPeer(
             "ffmpeg-a", "ffmpeg",
             Peers.ffmpegSender(key: keysA.inbound, relayPort: ports.a, port: portA, frames: 300, ssrc: 0xA1A))

@@ -122,12 +122,4 @@ enum Peers {
         ]
     }
 
-    /// A local UDP port nobody uses now (bound once by the kernel's choice, then released).
-    static func freePort() throws -> UInt16 {
-        var port: UInt16 = 0
-        let fd = luukku_udp_open(0x7F00_0001, 0, 0, &port)
-        try #require(fd >= 0)
-        _ = luukku_close(fd)
-        return port
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LuukkuProtocol
+import LuukkuTestSupport
 import NIOCore
 import Testing
 
@@ -12,9 +13,7 @@ import Testing
 /// To add a fixture for a new message, add the sample and run once with LUUKKU_RECORD_FIXTURES=1; review the
 /// new files (and list them in the README) before committing. Existing fixtures are never rewritten by recording.
 @Suite struct GoldenFrameTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = repositoryRoot.appendingPathComponent("proto/luukku/v1/frames")
+    static let fixtures = Repository.url("proto/luukku/v1/frames")
 
     static func hex(_ buffer: ByteBuffer) -> String {
         buffer.readableBytesView.map { String(format: "%02x", $0) }.joined()
@@ -71,12 +70,12 @@ import Testing
         }
         #expect(files.count == SampleEnvelopes.all.count)
         let schema = try FileManager.default.contentsOfDirectory(
-            atPath: Self.repositoryRoot.appendingPathComponent("proto/luukku/v1").path
+            atPath: Repository.url("proto/luukku/v1").path
         ).filter { $0.hasSuffix(".proto") }.sorted().map { "proto/luukku/v1/\($0)" }
         for file in files.sorted() {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/protoc")
-            process.currentDirectoryURL = Self.repositoryRoot
+            process.currentDirectoryURL = Repository.root
             process.arguments = ["--encode=luukku.v1.Envelope", "-I", "proto"] + schema
             process.standardInput = try FileHandle(forReadingFrom: Self.fixtures.appendingPathComponent(file))
             let output = Pipe()
@@ -97,7 +96,7 @@ import Testing
         // One sample per case of Envelope.message: a message added to the schema without a sample (and so
         // without a golden frame) fails here.
         let schema = try String(
-            contentsOf: Self.repositoryRoot.appendingPathComponent("proto/luukku/v1/envelope.proto"),
+            contentsOf: Repository.url("proto/luukku/v1/envelope.proto"),
             encoding: .utf8
         )
         let oneof = try #require(

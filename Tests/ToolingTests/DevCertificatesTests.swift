@@ -1,5 +1,6 @@
 import Foundation
 import LuukkuCore
+import LuukkuTestSupport
 import Testing
 
 /// Runs certs/make-dev-certs into a fresh directory and checks the chain with openssl itself.
@@ -7,7 +8,7 @@ import Testing
     static func makeChain() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-certs-\(UUID().uuidString)")
         let result = try ProcessRunner.run(
-            ProcessRunner.repositoryRoot.appendingPathComponent("certs/make-dev-certs").path,
+            Repository.url("certs/make-dev-certs").path,
             [dir.path]
         )
         try #require(result.status == 0, "make-dev-certs failed: \(result.stderr)")
@@ -37,7 +38,7 @@ import Testing
         #expect(leaves.filter { $0.hasPrefix("expert-") }.count >= 4)
 
         let config = try Configuration.load(
-            contentsOf: ProcessRunner.repositoryRoot.appendingPathComponent("config/luukku.example.json").path
+            contentsOf: Repository.url("config/luukku.example.json").path
         )
         for leaf in leaves {
             let url = dir.appendingPathComponent(leaf)
@@ -87,7 +88,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let ca = dir.appendingPathComponent("ca.pem")
         let first = try Data(contentsOf: ca)
-        let script = ProcessRunner.repositoryRoot.appendingPathComponent("certs/make-dev-certs").path
+        let script = Repository.url("certs/make-dev-certs").path
         #expect(try ProcessRunner.run(script, [dir.path]).status == 0)
         #expect(try Data(contentsOf: ca) == first)
         #expect(try ProcessRunner.run(script, ["--force", dir.path]).status == 0)
@@ -95,7 +96,7 @@ import Testing
     }
 
     @Test func unknownOptionIsRefused() throws {
-        let script = ProcessRunner.repositoryRoot.appendingPathComponent("certs/make-dev-certs").path
+        let script = Repository.url("certs/make-dev-certs").path
         let result = try ProcessRunner.run(script, ["--bogus"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("unknown option '--bogus'"))

@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuTestSupport
 import Testing
 
 /// The generated Swift in Sources/LuukkuProtocol/Generated is committed; `make proto` records the hashes of
@@ -7,14 +8,14 @@ import Testing
 @Suite struct GeneratedCodeTests {
     @Test func generatedCodeIsFromTheCurrentProtoFiles() throws {
         let sha256sum = try #require(ProcessRunner.which("sha256sum"), "sha256sum (coreutils) is missing")
-        let protoDirectory = ProcessRunner.repositoryRoot.appendingPathComponent("proto/luukku/v1")
+        let protoDirectory = Repository.url("proto/luukku/v1")
         let protos = try FileManager.default.contentsOfDirectory(atPath: protoDirectory.path)
             .filter { $0.hasSuffix(".proto") }.sorted().map { "proto/luukku/v1/\($0)" }
         try #require(!protos.isEmpty)
         let current = try ProcessRunner.run(sha256sum, protos)
         try #require(current.status == 0, "\(current.stderr)")
         let recorded = try String(
-            contentsOf: ProcessRunner.repositoryRoot.appendingPathComponent(
+            contentsOf: Repository.url(
                 "Sources/LuukkuProtocol/Generated/proto.sha256"
             ),
             encoding: .utf8

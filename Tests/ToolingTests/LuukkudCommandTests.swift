@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -7,21 +8,19 @@ import Testing
 
 /// The daemon binary as an operator runs it: exit status and messages for good and bad configuration.
 @Suite struct LuukkudCommandTests {
-    static var luukkud: String { ProcessRunner.productsDirectory.appendingPathComponent("luukkud").path }
+    static var luukkud: String { Repository.products.appendingPathComponent("luukkud").path }
 
     /// The demo configuration with its server section pointing at `tls` (development certificates that
     /// certs/make-dev-certs makes there, or no files).
     static func demoConfiguration(tlsDirectory: URL, makeFiles: Bool) throws -> URL {
         try FileManager.default.createDirectory(at: tlsDirectory, withIntermediateDirectories: true)
         if makeFiles {
-            let made = try ProcessRunner.run(
-                ProcessRunner.repositoryRoot.appendingPathComponent("certs/make-dev-certs").path, [tlsDirectory.path])
-            #expect(made.status == 0, "\(made.stderr)")
+            try DevCertificates.make(in: tlsDirectory)
         }
         var tree = try #require(
             try JSONSerialization.jsonObject(
                 with: Data(
-                    contentsOf: ProcessRunner.repositoryRoot.appendingPathComponent("config/luukku.example.json"))
+                    contentsOf: Repository.url("config/luukku.example.json"))
             ) as? [String: Any])
         var server: [String: Any] = [:]
         for (key, name) in [("certificateChain", "server.pem"), ("privateKey", "server.key"), ("trustRoots", "ca.pem")]
@@ -117,19 +116,8 @@ import Testing
         #expect(syntax.stderr.contains("\(broken.path): line 4, column 3: "), "\(syntax.stderr)")
 
         // The listen address is taken (a socket of this test listens on it).
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try FreePort.listeningTCP()
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        try #require(bound)
-        let port = UInt16(bigEndian: address.sin_port)
         var tree = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
         var server = try #require(tree["server"] as? [String: Any])
         server["metricsListen"] = ""
@@ -153,7 +141,7 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-bad-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
         var text = try String(
-            contentsOf: ProcessRunner.repositoryRoot.appendingPathComponent("config/luukku.example.json"),
+            contentsOf: Repository.url("config/luukku.example.json"),
             encoding: .utf8
         )
         text = text.replacingOccurrences(of: #""agency": "kela""#, with: #""agency": "kella""#)

@@ -1,4 +1,5 @@
 import Foundation
+import LuukkuTestSupport
 import Testing
 
 /// The systemd files as `make install` writes them, checked by `systemd-analyze verify` where systemd is
@@ -12,7 +13,7 @@ import Testing
             make,
             [
                 "--no-print-directory", "install-files", "PREFIX=\(prefix.path)",
-                "BIN_DIR=\(ProcessRunner.productsDirectory.path)",
+                "BIN_DIR=\(Repository.products.path)",
             ])
         #expect(installed.status == 0, "\(installed.stderr)")
         let unit = prefix.appendingPathComponent("lib/systemd/system/luukkud.service")

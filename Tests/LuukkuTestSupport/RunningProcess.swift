@@ -3,13 +3,18 @@ import NIOConcurrencyHelpers
 
 /// A process running beside the test (luukku-terminal, ffmpeg): stdout lines can be awaited, stderr goes to
 /// a file, and the exit status is awaited without polling.
-final class RunningProcess: Sendable {
+public final class RunningProcess: Sendable {
     private let process: Process
     private let exit = ExitBox()
     private let lines = LineLog()
-    let errorFile: URL
+    public let errorFile: URL
 
-    init(_ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+    /// Starts `executable` in `directory` with the test's environment plus `environment`; stderr goes to
+    /// `errorFileName` in `directory` (default: a name of its own).
+    public init(
+        _ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:],
+        errorFileName: String? = nil
+    ) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -18,7 +23,7 @@ final class RunningProcess: Sendable {
         let stdout = Pipe()
         process.standardOutput = stdout
         errorFile = directory.appendingPathComponent(
-            "\(URL(fileURLWithPath: executable).lastPathComponent)-\(UUID().uuidString).err")
+            errorFileName ?? "\(URL(fileURLWithPath: executable).lastPathComponent)-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: errorFile)
         process.standardInput = FileHandle.nullDevice
@@ -46,33 +51,33 @@ final class RunningProcess: Sendable {
         if !exit.hasExited { kill(process.processIdentifier, SIGKILL) }
     }
 
-    var pid: pid_t { process.processIdentifier }
+    public var pid: pid_t { process.processIdentifier }
 
-    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
     /// The first stdout line starting with `prefix`, or nil when stdout ended without one.
-    func line(startingWith prefix: String, after skip: Int = 0) async -> String? {
+    public func line(startingWith prefix: String, after skip: Int = 0) async -> String? {
         await lines.wait(for: prefix, skip: skip)
     }
 
     /// How many stdout lines so far contain `text`.
-    func lines(containing text: String) -> Int { lines.lines.filter { $0.contains(text) }.count }
+    public func lines(containing text: String) -> Int { lines.lines.filter { $0.contains(text) }.count }
 
     /// The first stdout line (after `skip` such lines) that contains `text`.
-    func line(containing text: String, after skip: Int = 0) async -> String? {
+    public func line(containing text: String, after skip: Int = 0) async -> String? {
         await lines.wait(for: text, skip: skip, anywhere: true)
     }
 
-    func exitStatus() async -> Int32 { await exit.wait() }
+    public func exitStatus() async -> Int32 { await exit.wait() }
 
     /// SIGKILL (ffmpeg started from the test runner does not act on SIGTERM), then the exit status.
-    func stop() async -> Int32 {
+    public func stop() async -> Int32 {
         kill(process.processIdentifier, SIGKILL)
         return await exit.wait()
     }
 
     /// Its stdout so far.
-    var output: String { lines.lines.joined(separator: "\n") }
+    public var output: String { lines.lines.joined(separator: "\n") }
 
-    var stderr: String { (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "" }
 }

@@ -1,23 +1,18 @@
 import Foundation
 
 /// Runs a real process to completion and captures its output through files (no pipe can fill and block).
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
-enum ProcessRunner {
-    /// The repository root, found from this file's path.
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// Where SwiftPM put the products: next to the test bundle that is running.
-    static var productsDirectory: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    }
-
-    static func run(_ executable: String, _ arguments: [String], in directory: URL = repositoryRoot) throws
+public enum ProcessRunner {
+    /// Runs `executable` with `arguments` in `directory`; `environment` replaces the test's own when given.
+    public static func run(
+        _ executable: String, _ arguments: [String], in directory: URL = Repository.root,
+        environment: [String: String]? = nil
+    ) throws
         -> ProcessResult
     {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("luukku-proc-\(UUID().uuidString)")
@@ -32,6 +27,7 @@ enum ProcessRunner {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = directory
+        if let environment { process.environment = environment }
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         process.standardInput = FileHandle.nullDevice
@@ -45,7 +41,7 @@ enum ProcessRunner {
     }
 
     /// Finds a tool on PATH, e.g. openssl.
-    static func which(_ tool: String) -> String? {
+    public static func which(_ tool: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(tool)" }.first {
             FileManager.default.isExecutableFile(atPath: $0)
