@@ -91,12 +91,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // The daemon's NIO glue (docs/server.md): the TLS listener, the connections, the broker that carries out
-        // the state machines' actions, systemd notification and the lifecycle services.
+        // The broker's policy as a state machine (docs/server.md, "The broker"): events in, ledger records and
+        // actions out. No NIO of its own, no sockets, no clock or random source but the injected ones.
+        .target(
+            name: "LuukkuBroker",
+            dependencies: ["LuukkuCore", "LuukkuProtocol", "LuukkuMatching", "LuukkuRelay", "LuukkuLedger"],
+            swiftSettings: strictSettings
+        ),
+
+        // The daemon's NIO glue (docs/server.md): the TLS listener, the connections, the broker service that
+        // carries out the broker state machine's actions, systemd notification and the lifecycle services.
         .target(
             name: "LuukkuServer",
             dependencies: [
-                "LuukkuCore", "LuukkuProtocol", "LuukkuMatching", "LuukkuRelay", "LuukkuLedger",
+                "LuukkuCore", "LuukkuProtocol", "LuukkuMatching", "LuukkuRelay", "LuukkuLedger", "LuukkuBroker",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -223,7 +231,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        .testTarget(name: "LuukkuCoreTests", dependencies: ["LuukkuCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LuukkuCoreTests", dependencies: ["LuukkuCore", "LuukkuTestSupport"], swiftSettings: strictSettings),
+        // The broker's policies on a manual clock and a seeded random source: no socket, no timer, no disk.
+        .testTarget(
+            name: "LuukkuBrokerTests",
+            dependencies: [
+                "LuukkuBroker", "LuukkuCore", "LuukkuProtocol", "LuukkuLedger", "LuukkuRelay", "LuukkuTestSupport",
+            ],
+            swiftSettings: strictSettings
+        ),
         // The media engine's parts without a network, and its pipeline run by a real gst-launch-1.0.
         .testTarget(
             name: "LuukkuMediaTests",

@@ -60,6 +60,9 @@ extension Configuration {
             public var resumeGrace: Int = 30
             /// SIGTERM: how long running sessions may go on before the daemon exits.
             public var drain: Int = 300
+            /// How long a ticket may wait for an offer before it closes as expired; 0 (the default) for no
+            /// limit. An offered ticket past it closes when the offer is declined or lapses.
+            public var maxWait: Int = 0
 
             public init() {}
         }
@@ -111,6 +114,9 @@ extension Configuration {
                 ("resumeGrace", timeouts.resumeGrace), ("drain", timeouts.drain),
             ] where !(1...86_400).contains(value) {
                 issue("timeouts.\(key)", "must be 1 to 86400 seconds, got \(value)")
+            }
+            if !(0...86_400).contains(timeouts.maxWait) {
+                issue("timeouts.maxWait", "must be 0 (no limit) to 86400 seconds, got \(timeouts.maxWait)")
             }
             if timeouts.idle <= timeouts.heartbeat {
                 issue("timeouts.idle", "must be longer than the heartbeat (\(timeouts.heartbeat) s)")
@@ -184,7 +190,7 @@ extension Configuration.Server: Decodable {
 
 extension Configuration.Server.Timeouts: Decodable {
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case handshake, heartbeat, idle, offerAnswer, wrapUp, resumeGrace, drain
+        case handshake, heartbeat, idle, offerAnswer, wrapUp, resumeGrace, drain, maxWait
     }
 
     public init(from decoder: any Decoder) throws {
@@ -197,5 +203,6 @@ extension Configuration.Server.Timeouts: Decodable {
         wrapUp = try c.decodeIfPresent(Int.self, forKey: .wrapUp) ?? wrapUp
         resumeGrace = try c.decodeIfPresent(Int.self, forKey: .resumeGrace) ?? resumeGrace
         drain = try c.decodeIfPresent(Int.self, forKey: .drain) ?? drain
+        maxWait = try c.decodeIfPresent(Int.self, forKey: .maxWait) ?? maxWait
     }
 }

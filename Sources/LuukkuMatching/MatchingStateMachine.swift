@@ -39,10 +39,14 @@ public struct MatchingStateMachine: Sendable {
     private var idleExperts: [QueueKey: Deque<(idleSince: UInt64, expert: ExpertID)>] = [:]
     private var tickets: [TicketID: TicketEntry] = [:]
     private var experts: [ExpertID: ExpertEntry] = [:]
+    /// The offered tickets of each queue (at most one per expert), for ``position(of:)``.
+    private var offered: [QueueKey: Set<TicketID>] = [:]
 
-    public init(capacityPerQueue: Int) {
+    /// - Parameter firstStamp: the first ticket's stamp (the daemon continues after the ledger's highest).
+    public init(capacityPerQueue: Int, firstStamp: UInt64 = 1) {
         precondition(capacityPerQueue > 0, "a queue must hold at least one ticket")
         self.capacityPerQueue = capacityPerQueue
+        nextStamp = max(1, firstStamp)
     }
 
     // MARK: Tickets
@@ -65,6 +69,7 @@ public struct MatchingStateMachine: Sendable {
         guard let entry = tickets.removeValue(forKey: ticket) else { return .notOpen }
         remove(ticket, from: entry.queue)
         guard let expert = entry.offeredTo else { return .wasWaiting }
+        offered[entry.queue]?.remove(ticket)
         experts[expert]?.offered = nil
         return .wasOffered(to: expert)
     }
@@ -75,6 +80,7 @@ public struct MatchingStateMachine: Sendable {
         guard let entry = tickets[ticket], entry.offeredTo == expert else { return false }
         tickets[ticket] = nil
         experts[expert]?.offered = nil
+        offered[entry.queue]?.remove(ticket)
         remove(ticket, from: entry.queue)
         return true
     }
@@ -85,6 +91,7 @@ public struct MatchingStateMachine: Sendable {
         guard let entry = tickets[ticket], entry.offeredTo == expert else { return nil }
         tickets[ticket]?.offeredTo = nil
         experts[expert]?.offered = nil
+        offered[entry.queue]?.remove(ticket)
         return matchQueue(entry.queue)
     }
 
@@ -114,16 +121,24 @@ public struct MatchingStateMachine: Sendable {
 
     // MARK: Queries
 
-    /// 1 for the next waiting ticket of its queue; `nil` when the ticket is not waiting.
+    /// 1 for the next waiting ticket of its queue; `nil` when the ticket is not waiting. O(log n + offered):
+    /// a binary search in the queue (kept in stamp order), less the offered tickets ahead of it.
     public func position(of ticket: TicketID) -> Int? {
         guard let entry = tickets[ticket], entry.offeredTo == nil, let queue = queues[entry.queue] else { return nil }
-        var position = 0
-        for other in queue where tickets[other]?.offeredTo == nil {
-            position += 1
-            if other == ticket { return position }
+        var low = queue.startIndex
+        var high = queue.endIndex
+        while low < high {
+            let middle = low + (high - low) / 2
+            if queue[middle] < ticket { low = middle + 1 } else { high = middle }
         }
-        return nil
+        guard low < queue.endIndex, queue[low] == ticket else { return nil }
+        let offeredAhead = offered[entry.queue, default: []].count { $0 < ticket }
+        return low - queue.startIndex - offeredAhead + 1
     }
+
+    /// The queue's open tickets (waiting and offered) in stamp order: the waiting ones' positions are their
+    /// places among the waiting.
+    public func openTickets(in queue: QueueKey) -> Deque<TicketID> { queues[queue] ?? [] }
 
     /// Open tickets of the queue (waiting and offered) and the oldest waiting one.
     public func snapshot(of queue: QueueKey) -> (depth: Int, oldestWaiting: TicketID?) {
@@ -166,6 +181,7 @@ public struct MatchingStateMachine: Sendable {
         precondition(tickets[ticket]?.offeredTo == nil, "ticket offered twice")
         precondition(experts[expert]?.offered == nil, "expert holds two offers")
         tickets[ticket]?.offeredTo = expert
+        offered[queue, default: []].insert(ticket)
         experts[expert]?.idleSince = nil
         experts[expert]?.offered = ticket
         return Match(ticket: ticket, expert: expert, queue: queue)

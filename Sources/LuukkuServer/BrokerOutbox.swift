@@ -1,10 +1,11 @@
 import Foundation
 import Logging
+import LuukkuBroker
 import LuukkuLedger
 import LuukkuRelay
 import NIOConcurrencyHelpers
 
-/// Carries out the broker's steps in the order they were made, each only after its ledger events are on
+/// Carries out the broker's steps in the order they were made, each only after its ledger records are on
 /// disk: a client is never told of something the ledger could lose (docs/server.md, "Durability").
 ///
 /// Steps queue up while a write is in flight; the next drain writes all of them in one ``Ledger/record(_:)``
@@ -13,27 +14,34 @@ import NIOConcurrencyHelpers
 /// refuses as conflicting with its records (a bug) are logged as critical, step by step, and their frames go
 /// out: the broker's state has moved on, and withholding them would strand clients.
 final class BrokerOutbox: Sendable {
+    typealias Step = BrokerStep<ContinuousClock.Instant>
+
     private struct State {
-        var steps: [BrokerStep] = []
+        var steps: [Step] = []
         var draining = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = NIOLockedValueBox(State())
-    private let ledger: any Ledger
-    private let relay: Relay
-    private let logger: Logger
-    private let onTimer: @Sendable (BrokerTimer) -> Void
+    /// An armed timer's task, and its number (a timer that fires removes only its own entry).
+    private struct Armed {
+        let number: UInt64
+        let task: Task<Void, Never>
+    }
 
-    init(ledger: any Ledger, relay: Relay, logger: Logger, onTimer: @escaping @Sendable (BrokerTimer) -> Void) {
+    private let state = NIOLockedValueBox(State())
+    private let timers = NIOLockedValueBox<(next: UInt64, armed: [BrokerTimer: Armed])>((1, [:]))
+    private let ledger: any Ledger
+    private let logger: Logger
+    private unowned let broker: Broker
+
+    init(ledger: any Ledger, logger: Logger, broker: Broker) {
         self.ledger = ledger
-        self.relay = relay
         self.logger = logger
-        self.onTimer = onTimer
+        self.broker = broker
     }
 
     /// Queues a step; called with the broker's lock held, so steps keep the broker's order.
-    func enqueue(_ step: BrokerStep) {
+    func enqueue(_ step: Step) {
         guard !step.isEmpty else { return }
         let start = state.withLockedValue { state -> Bool in
             state.steps.append(step)
@@ -58,7 +66,7 @@ final class BrokerOutbox: Sendable {
 
     private func drain() async {
         while true {
-            let batch = state.withLockedValue { state -> [BrokerStep] in
+            let batch = state.withLockedValue { state -> [Step] in
                 defer { state.steps.removeAll(keepingCapacity: true) }
                 return state.steps
             }
@@ -74,16 +82,16 @@ final class BrokerOutbox: Sendable {
                 return
             }
             await write(batch)
-            for step in batch { await perform(step.effects) }
+            for step in batch { await perform(step.actions) }
         }
     }
 
-    /// Writes the batch's events in one transaction; a refused batch step by step, so that one step's
+    /// Writes the batch's records in one transaction; a refused batch step by step, so that one step's
     /// conflict does not cost the others their records.
-    private func write(_ batch: [BrokerStep]) async {
-        let events = batch.flatMap(\.events)
+    private func write(_ batch: [Step]) async {
+        let events = batch.flatMap(\.records)
         guard !events.isEmpty, !(await record(events)), batch.count > 1 else { return }
-        for step in batch where !step.events.isEmpty { _ = await record(step.events) }
+        for step in batch where !step.records.isEmpty { _ = await record(step.records) }
     }
 
     /// Writes events, retrying while the database fails (disk full, I/O error): meanwhile every later step
@@ -121,32 +129,54 @@ final class BrokerOutbox: Sendable {
         }
     }
 
-    private func perform(_ effects: [BrokerEffect]) async {
-        for effect in effects {
-            switch effect {
-            case .send(let sink, let envelope):
-                sink.send(envelope)
-            case .close(let sink):
-                sink.close()
-            case .schedule(let timer, let deadline):
-                let onTimer = self.onTimer
-                Task {
-                    try? await Task.sleep(until: deadline, clock: .continuous)
-                    onTimer(timer)
+    private func perform(_ actions: [BrokerAction<ContinuousClock.Instant>]) async {
+        for action in actions {
+            switch action {
+            case .send(let connection, let envelope):
+                broker.sink(connection)?.send(envelope)
+            case .close(let connection):
+                broker.sink(connection)?.close()
+            case .arm(let timer, let deadline):
+                arm(timer, at: deadline)
+            case .cancel(let timer):
+                timers.withLockedValue { $0.armed.removeValue(forKey: timer) }?.task.cancel()
+            case .closeLegs(let session):
+                // The session's end, with the relay's final figures, is recorded and its Hangups sent before
+                // anything after this: in place, not queued behind later steps.
+                let snapshot = await broker.relay.close(session: session)
+                let ended = broker.stepInPlace(snapshot: snapshot) {
+                    $0.legsClosed(session: session, relay: RelayStats(snapshot))
                 }
-            case .endSession(let ended, let then):
-                var snapshot = ended.snapshot
-                if snapshot == nil { snapshot = await relay.close(session: ended.session) }
-                let now = Date()
-                let outcome = LedgerOutcome(.completed(ended.reason))
-                let events: [LedgerEvent] = [
-                    .sessionEnded(session: ended.session, outcome: outcome, at: now, relay: RelayStats(snapshot)),
-                    .ticketClosed(ticket: ended.ticket, outcome: outcome, at: now),
-                ]
-                _ = await record(events)
-                ServerMetrics.shared.sessionEnded(outcome: outcome.outcome, relay: snapshot)
-                await perform(then)
+                if !ended.records.isEmpty { _ = await record(ended.records) }
+                await perform(ended.actions)
             }
         }
+    }
+
+    /// Arms (or re-arms) a timer: it fires as ``Broker/timerFired(_:)`` unless cancelled first.
+    private func arm(_ timer: BrokerTimer, at deadline: ContinuousClock.Instant) {
+        timers.withLockedValue { timers in
+            let number = timers.next
+            timers.next += 1
+            let task = Task { [weak self] in
+                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil, let self else { return }
+                let own = self.timers.withLockedValue { timers -> Bool in
+                    guard timers.armed[timer]?.number == number else { return false }
+                    timers.armed[timer] = nil
+                    return true
+                }
+                if own { self.broker.timerFired(timer) }
+            }
+            timers.armed.updateValue(Armed(number: number, task: task), forKey: timer)?.task.cancel()
+        }
+    }
+
+    /// Cancels every armed timer (at exit).
+    func cancelTimers() {
+        let armed = timers.withLockedValue { timers in
+            defer { timers.armed.removeAll() }
+            return timers.armed.values
+        }
+        for timer in armed { timer.task.cancel() }
     }
 }

@@ -1,3 +1,4 @@
+import LuukkuBroker
 import LuukkuCore
 import LuukkuProtocol
 import NIOSSL
@@ -45,22 +46,8 @@ enum PeerAuthentication {
         var identity: PeerIdentity?
     }
 
-    /// Why a well-formed identity is refused now, if it is: revoked, or not in the configuration (an expert's
-    /// agency must be its configured one).
+    /// Why a well-formed identity is refused now, if it is (``BrokerStateMachine/identityRefusal(_:configuration:)``).
     static func check(_ identity: PeerIdentity, configuration: Configuration) -> ProtocolError? {
-        if configuration.server.revokedIdentities.contains(identity.uri) {
-            return ProtocolError(.revoked)
-        }
-        switch identity {
-        case .terminal(let point):
-            guard configuration.servicePoint(point) != nil else {
-                return ProtocolError(.unknownIdentity, detail: "no such service point")
-            }
-        case .expert(let agency, let expert):
-            guard let known = configuration.expert(expert), known.agency == agency else {
-                return ProtocolError(.unknownIdentity, detail: "no such expert of that agency")
-            }
-        }
-        return nil
+        BrokerStateMachine<ContinuousClock>.identityRefusal(identity, configuration: configuration)
     }
 }

@@ -142,7 +142,7 @@ public final class ServerMetrics: Sendable {
         }
         var total = closed
         for session in snapshot.sessions {
-            guard let number = Broker.sessionNumber(session.id),
+            guard let number = SessionWire.number(session.id),
                 let live = await broker.relay.snapshot(session: number)
             else { continue }
             total.add(live)

@@ -160,8 +160,8 @@ public final class StatusSocket: Service, Sendable {
             guard broker.kick(expert: id) else { return "error: expert \(id) is not connected\n" }
             return format == .json ? "{\"kicked\":true}\n" : "expert \(id) logged out\n"
         case .showSession(let id):
-            guard let session = snapshot.sessions.first(where: { $0.id == Broker.sessionWire(id) }) else {
-                return "error: no running session \(Broker.sessionWire(id))\n"
+            guard let session = snapshot.sessions.first(where: { $0.id == SessionWire.wireValue(id) }) else {
+                return "error: no running session \(SessionWire.wireValue(id))\n"
             }
             if format == .json { return json(session) }
             return sessionsTable([session], format)

@@ -1,4 +1,5 @@
 import LuukkuCore
+import LuukkuTestSupport
 import Testing
 
 @Suite struct PresenceStateMachineTests {

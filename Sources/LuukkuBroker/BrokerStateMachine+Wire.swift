@@ -2,7 +2,7 @@ import LuukkuCore
 import LuukkuProtocol
 
 // Building wire messages from the configuration and mapping domain enums to wire enums, in one place.
-extension Broker {
+extension BrokerStateMachine {
     func welcome(for party: Party, version: UInt32, uiLanguage: LanguageCode? = nil) -> Luukku_V1_Welcome {
         let server = configuration.server
         return .with {
@@ -112,6 +112,12 @@ extension Broker {
         case .unspecified, .noAnswer, .UNRECOGNIZED: .unspecified
         }
     }
+
+    /// A session's id on the wire and in logs and reports: `s-<number>` (``SessionWire``).
+    public static func sessionWire(_ number: UInt64) -> String { SessionWire.wireValue(number) }
+
+    /// The number of a wire session id, or nil for anything else (``SessionWire/number(_:)``).
+    static func sessionNumber(_ wire: String) -> UInt64? { SessionWire.number(wire) }
 
     static func wireHangupReason(_ reason: SessionEndReason) -> Luukku_V1_HangupReason {
         switch reason {
