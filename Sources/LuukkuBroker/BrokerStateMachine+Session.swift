@@ -69,7 +69,7 @@ extension BrokerStateMachine {
     /// The relay could not open the legs of an Accept: the offer still stands and nothing else changed; the
     /// expert is told OVERLOADED (non-fatal) and may try again.
     public mutating func legsFailed(session id: UInt64, reason: String) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         if let pending = pendingAccepts.removeValue(forKey: id) {
             step.log(.error, "relay could not open a session", ["session": "\(id)", "error": reason])
             step.error(
@@ -82,7 +82,7 @@ extension BrokerStateMachine {
     /// The legs of an Accept are open on these ports: the session starts, unless the offer went meanwhile (a
     /// cancel, a lapse, a lost console), when the legs close and the expert gets OFFER_EXPIRED.
     public mutating func legsOpened(session id: UInt64, ports: (a: UInt16, b: UInt16)) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         if let pending = pendingAccepts.removeValue(forKey: id) { start(id, pending, ports: ports, &step) }
         return finish(&step)
     }
@@ -265,7 +265,7 @@ extension BrokerStateMachine {
     /// A session's legs are closed, with the relay's final figures: its end and its ticket's close are
     /// recorded, and the Hangups, FeedbackRequest and wrap-up follow once they are on disk.
     public mutating func legsClosed(session id: UInt64, relay: LedgerEvent.RelayStats) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         if let closing = closingSessions.removeValue(forKey: id) { recordEnd(id, closing, relay: relay, &step) }
         return finish(&step)
     }

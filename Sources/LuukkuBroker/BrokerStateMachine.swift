@@ -26,6 +26,8 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     let wallClock: @Sendable () -> Date
     /// Where resume tokens and SRTP keys come from.
     var random: any RandomNumberGenerator & Sendable
+    /// The least level of the log lines a step carries (the service's logger's).
+    public var logLevel: BrokerLog.Level = .info
     /// The part of the configuration that SIGHUP may change (catalogue, revocations, timeouts).
     public private(set) var configuration: Configuration
     var matcher: MatchingStateMachine
@@ -139,7 +141,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
         connection: UInt64, identity: PeerIdentity, version: UInt32, media: MediaCapabilities? = nil,
         uiLanguage: String = "", correlation: UInt64 = 0
     ) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         let token = randomBytes(16)
         var party = Party(id: nextParty, identity: identity, connection: connection, token: token, media: media)
         nextParty += 1
@@ -166,7 +168,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
 
     /// The connection closed; `clean` after Goodbye (no resume grace kept).
     public mutating func detach(connection: UInt64, clean: Bool) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         if let id = partyByConnection.removeValue(forKey: connection) { detachParty(id, clean: clean, &step) }
         return finish(&step)
     }
@@ -234,7 +236,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
 
     /// One frame from a connection that has its Welcome.
     public mutating func receive(connection: UInt64, envelope: Luukku_V1_Envelope) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         dispatch(connection: connection, envelope: envelope, &step)
         return finish(&step)
     }
@@ -302,7 +304,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     // MARK: Timers and the relay
 
     public mutating func timerFired(_ timer: BrokerTimer) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         switch timer {
         case .offer(let expert, let ticket): offerTimedOut(expert: expert, ticket: ticket, &step)
         case .wrapUp(let expert): wrapUpTimedOut(expert, &step)
@@ -321,7 +323,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     /// connection is gone (in its resume grace) the lost connection is the cause, and the session ends as
     /// CONNECTION_LOST; with both connected it is MEDIA_TIMEOUT (docs/protocol.md, "Session end reasons").
     public mutating func relayEnded(session: UInt64, relay: LedgerEvent.RelayStats) -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         if let record = sessions[session] {
             let expertParty = experts[record.expert]?.party
             let connected = [record.terminalParty, expertParty].allSatisfy { id in
@@ -337,7 +339,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     /// SIGTERM: no new requests; waiting tickets close as QUEUE_CLOSED; running sessions may go on until the
     /// drain deadline, when they are ended.
     public mutating func drain() -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         closeQueues(&step)
         if !stopping {
             stopping = true
@@ -353,7 +355,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     /// An operator's `drain` (status socket): the queues close as on SIGTERM, but nothing stops; running
     /// sessions go on for as long as they last. ``reopenQueues()`` opens them again.
     public mutating func closeQueuesForMaintenance() -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         closeQueues(&step)
         return finish(&step)
     }
@@ -361,7 +363,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     /// Opens the queues again after an operator's drain; nil while the daemon is stopping (they stay closed).
     public mutating func reopenQueues() -> Step? {
         guard !stopping else { return nil }
-        var step = Step()
+        var step = Step(logging: logLevel)
         if draining { step.log(.notice, "queues open again (undrain)") }
         draining = false
         return finish(&step)
@@ -381,7 +383,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
 
     /// Goodbye{SERVER_SHUTDOWN} to every connection.
     public func shutdown() -> Step {
-        var step = Step()
+        var step = Step(logging: logLevel)
         for party in parties.values.sorted(by: { $0.id < $1.id }) {
             guard let connection = party.connection else { continue }
             step.send(connection, .goodbye(.with { $0.reason = .serverShutdown }))
@@ -395,7 +397,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     /// Returns nil when the expert is not connected (or known).
     public mutating func kick(expert: ExpertID) -> Step? {
         guard let party = experts[expert]?.party, parties[party] != nil else { return nil }
-        var step = Step()
+        var step = Step(logging: logLevel)
         for session in parties[party]?.sessions.sorted() ?? [] {
             endSession(session, reason: .operatorAction, relay: nil, &step)
         }
@@ -408,7 +410,7 @@ where C: Sendable, C.Instant: Sendable, C.Duration == Duration {
     /// and the queues are fixed at start, so a change to them waits for a restart. Returns the step and the
     /// notes for the operator.
     public mutating func reload(_ new: Configuration) -> (Step, notes: [String]) {
-        var step = Step()
+        var step = Step(logging: logLevel)
         var notes: [String] = []
         var kept = new
         kept.experts = configuration.experts

@@ -41,7 +41,11 @@ public enum BrokerAction<Instant: InstantProtocol & Sendable>: Sendable {
 
 /// A line for the operator's log; the state machine decides what, the service writes it.
 public struct BrokerLog: Sendable {
-    public enum Level: Sendable { case info, notice, error }
+    public enum Level: Int, Sendable, Comparable {
+        case info, notice, error
+
+        public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
     public let level: Level
     public let message: String
     public let metadata: [String: String]
@@ -65,8 +69,10 @@ public struct BrokerStep<Instant: InstantProtocol & Sendable>: Sendable {
     public var openLegs: [LegRequest] = []
     public var logs: [BrokerLog] = []
     public var metrics: [BrokerMetric] = []
+    /// Lines below this level are not even made (their text costs as much as a small step).
+    public var logLevel: BrokerLog.Level = .info
 
-    public init() {}
+    public init(logging level: BrokerLog.Level = .info) { logLevel = level }
 
     /// Nothing to write and nothing to do after the write.
     public var isEmpty: Bool { records.isEmpty && actions.isEmpty }
@@ -84,8 +90,12 @@ public struct BrokerStep<Instant: InstantProtocol & Sendable>: Sendable {
         if error.isFatal, let connection { actions.append(.close(connection: connection)) }
     }
 
-    mutating func log(_ level: BrokerLog.Level, _ message: String, _ metadata: [String: String] = [:]) {
-        logs.append(BrokerLog(level: level, message: message, metadata: metadata))
+    mutating func log(
+        _ level: BrokerLog.Level, _ message: @autoclosure () -> String,
+        _ metadata: @autoclosure () -> [String: String] = [:]
+    ) {
+        guard level >= logLevel else { return }
+        logs.append(BrokerLog(level: level, message: message(), metadata: metadata()))
     }
 
     /// Appends another step's output after this one's.

@@ -54,6 +54,12 @@ public final class Broker: @unchecked Sendable {
         let issued = ledger.issued
         machine = BrokerStateMachine(
             configuration: configuration, issued: (issued.ticket, issued.session), clock: ContinuousClock())
+        machine.logLevel =
+            switch logger.logLevel {
+            case .trace, .debug, .info: .info
+            case .notice: .notice
+            case .warning, .error, .critical: .error
+            }
         outbox = BrokerOutbox(ledger: ledger, logger: logger, broker: self)
     }
 
@@ -99,12 +105,14 @@ public final class Broker: @unchecked Sendable {
             }
         }
         for line in step.logs {
-            let metadata = line.metadata.mapValues { Logger.MetadataValue.string($0) }
-            switch line.level {
-            case .info: logger.info("\(line.message)", metadata: metadata)
-            case .notice: logger.notice("\(line.message)", metadata: metadata)
-            case .error: logger.error("\(line.message)", metadata: metadata)
-            }
+            let level: Logger.Level =
+                switch line.level {
+                case .info: .info
+                case .notice: .notice
+                case .error: .error
+                }
+            logger.log(
+                level: level, "\(line.message)", metadata: line.metadata.mapValues { Logger.MetadataValue.string($0) })
         }
         step.logs.removeAll()
         for metric in step.metrics {

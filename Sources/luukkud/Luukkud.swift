@@ -2,14 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import LuukkuCore
-import LuukkuLedger
 import LuukkuProtocol
-import LuukkuRelay
 import LuukkuServer
 import Metrics
-import NIOConcurrencyHelpers
 import Prometheus
-import ServiceLifecycle
 
 /// The Luukku daemon: loads and validates the configuration, opens the ledger (closing what a previous run
 /// left open as interrupted), starts the media relay and the TLS listener, and serves until SIGTERM, which
@@ -96,44 +92,23 @@ struct Luukkud: AsyncParsableCommand {
         return loaded
     }
 
-    /// The TLS files must be readable before anything starts.
-    static func unreadableFiles(_ server: Configuration.Server) -> [ConfigurationIssue] {
-        [
-            ("server.certificateChain", server.certificateChain), ("server.privateKey", server.privateKey),
-            ("server.trustRoots", server.trustRoots),
-        ].compactMap { key, path in
-            FileManager.default.isReadableFile(atPath: path)
-                ? nil
-                : ConfigurationIssue(keyPath: key, problem: "cannot read '\(path)' (make certs makes the dev ones)")
-        }
-    }
-
     func run() async throws {
         let loaded: Configuration
         do {
             loaded = try effectiveConfiguration()
         } catch {
             printError("luukkud: configuration is not valid:\n\(error)")
-            throw ExitCode(78)
+            throw ExitCode(DaemonExit.configuration.rawValue)
         }
         let summary =
             "\(loaded.agencies.count) agencies, \(loaded.languages.count) languages, "
             + "\(loaded.servicePoints.count) service points, \(loaded.experts.count) experts"
-        let unreadable = Self.unreadableFiles(loaded.server)
-        guard unreadable.isEmpty else {
-            printError(
-                "luukkud: configuration is not valid:\n"
-                    + ConfigurationError(file: config, issues: unreadable).description)
-            throw ExitCode(78)
-        }
         if checkConfig {
-            // Readable is not enough: the key and the certificates must parse and fit together (at start, serve()
-            // makes the context and reports the same).
             do {
-                _ = try TLSContextBox(server: loaded.server)
+                try Daemon.checkTLS(loaded.server, configPath: config)
             } catch {
-                printError("luukkud: configuration is not valid:\n\(config): \(error)")
-                throw ExitCode(78)
+                printError(error.message)
+                throw ExitCode(error.exit.rawValue)
             }
             let server = loaded.server
             print("luukkud: configuration \(config) is valid: \(summary)")
@@ -142,6 +117,13 @@ struct Luukkud: AsyncParsableCommand {
                     + "status socket \(server.statusSocket), relay ports \(loaded.relay.firstPort)-\(loaded.relay.lastPort)"
             )
             return
+        }
+        guard Daemon.unreadableFiles(loaded.server).isEmpty else {
+            // Said before logging starts, as an invalid configuration is (Daemon.run checks it again).
+            printError(
+                "luukkud: configuration is not valid:\n"
+                    + ConfigurationError(file: config, issues: Daemon.unreadableFiles(loaded.server)).description)
+            throw ExitCode(DaemonExit.configuration.rawValue)
         }
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -158,118 +140,18 @@ struct Luukkud: AsyncParsableCommand {
         ]
         MetricsSystem.bootstrap(metrics)
         ServerMetrics.shared.register(queues: Set(loaded.experts.flatMap(\.queues)).sorted())
-        try await serve(loaded, logger: logger)
-    }
-
-    private func serve(_ loaded: Configuration, logger: Logger) async throws {
-        let server = loaded.server
-        let ledger: SQLiteLedger
+        let command = self
+        let daemon = Daemon(
+            configPath: config,
+            reread: { () throws(ConfigurationError) -> Configuration in
+                try command.effectiveConfiguration()
+            },
+            output: { line in FileHandle.standardOutput.write(Data(line.utf8)) }, logger: logger, registry: registry)
         do {
-            let directory = URL(fileURLWithPath: server.ledgerPath).deletingLastPathComponent()
-            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            ledger = try SQLiteLedger(path: server.ledgerPath)
+            try await daemon.run(loaded)
         } catch {
-            printError("luukkud: \(error)")
-            throw ExitCode(74)
-        }
-        let recovered = ledger.recovered
-        ServerMetrics.shared.interrupted(sessions: recovered.sessions)
-        logger.notice(
-            "ledger \(server.ledgerPath) open, run \(ledger.run)",
-            metadata: [
-                "interrupted_tickets": "\(recovered.tickets)", "interrupted_offers": "\(recovered.offers)",
-                "interrupted_sessions": "\(recovered.sessions)",
-            ])
-        let tls: TLSContextBox
-        do {
-            tls = try TLSContextBox(server: server)
-        } catch {
-            printError("luukkud: \(config): \(error)")
-            throw ExitCode(78)
-        }
-        // The relay calls back on its worker threads; the broker exists only after the relay, hence the box.
-        let brokerBox = NIOLockedValueBox<Broker?>(nil)
-        let relay: Relay
-        do {
-            relay = try Relay(
-                configuration: RelayConfiguration(loaded.relay),
-                onLatch: { event in
-                    logger.info(
-                        event.moved ? "media moved" : "media flowing",
-                        metadata: ["session": "\(event.session)", "leg": "\(event.side)"])
-                },
-                onSessionEnd: { session, end, snapshot in
-                    // On a relay worker thread, which must not wait for the broker's lock: hand it over.
-                    guard end == .mediaSilence, let broker = brokerBox.withLockedValue({ $0 }) else { return }
-                    Task { broker.relayEnded(session: session, end: end, snapshot: snapshot) }
-                })
-        } catch {
-            printError("luukkud: the media relay cannot start: \(error)")
-            throw ExitCode(70)
-        }
-        let broker = Broker(configuration: loaded, relay: relay, ledger: ledger, logger: logger)
-        brokerBox.withLockedValue { $0 = broker }
-        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-        let relayPorts = "\(loaded.relay.firstPort)-\(loaded.relay.lastPort)"
-        let signaling = SignalingServer(
-            broker: broker, relay: relay, tls: tls, server: server, notifier: notifier, logger: logger
-        ) { address in
-            // One line on stdout that scripts and tests wait for; the port is the real one (listen port 0).
-            let line =
-                "luukkud: ready, listening on \(address.ipAddress ?? "?"):\(address.port ?? 0), relay ports \(relayPorts)\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
-        }
-        let reload = ReloadService { [self] in
-            do {
-                let fresh = try effectiveConfiguration()
-                let unreadable = Self.unreadableFiles(fresh.server)
-                guard unreadable.isEmpty else {
-                    throw ConfigurationError(file: config, issues: unreadable)
-                }
-                try tls.reload(server: fresh.server)
-                for note in broker.reload(fresh) { logger.warning("reload: \(note)") }
-                logger.notice("reloaded \(config) and the TLS certificates")
-                notifier.notify("STATUS=reloaded configuration")
-                FileHandle.standardOutput.write(Data("luukkud: reloaded \(config)\n".utf8))
-            } catch {
-                logger.error("reload refused; the running configuration stays: \(error)")
-                FileHandle.standardOutput.write(Data("luukkud: reload refused, the running configuration stays\n".utf8))
-            }
-        }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let host = server.metricsHost {
-            let metrics = MetricsService(
-                host: host, port: Int(server.metricsPort), registry: registry, broker: broker, logger: logger,
-                onListening: { address in
-                    let line = "luukkud: metrics on http://\(address.ipAddress ?? host):\(address.port ?? 0)/metrics\n"
-                    FileHandle.standardOutput.write(Data(line.utf8))
-                },
-                onFailure: { address, _ in
-                    let line = "luukkud: no metrics: cannot listen on \(address) (server.metricsListen)\n"
-                    FileHandle.standardOutput.write(Data(line.utf8))
-                })
-            services.append(.init(service: metrics))
-        }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services + [
-                    .init(service: WatchdogService(notifier: notifier)),
-                    // Before the listener, so it is asked to stop after it: operators can watch a drain.
-                    .init(
-                        service: StatusSocket(
-                            path: server.statusSocket, broker: broker, reports: ledger,
-                            timeZone: TimeZone(identifier: server.reportTimeZone) ?? .current,
-                            serviceLevelTarget: .seconds(server.serviceLevelTargetSeconds), logger: logger)),
-                    .init(service: signaling, successTerminationBehavior: .gracefullyShutdownGroup),
-                    .init(service: reload),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            printError("luukkud: \(error)")
-            throw ExitCode(70)
+            printError(error.message)
+            throw ExitCode(error.exit.rawValue)
         }
     }
 
