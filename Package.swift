@@ -247,9 +247,15 @@ let package = Package(
             dependencies: ["LuukkuMedia", "LuukkuCore", "LuukkuProtocol", "LuukkuRelay"],
             swiftSettings: strictSettings
         ),
-        // LuukkuServer's state machines without a network.
+        // LuukkuServer's state machines without a network; the broker service's outbox over a real SQLite ledger
+        // that fails on demand.
         .testTarget(
-            name: "LuukkuServerTests", dependencies: ["LuukkuServer", "LuukkuCore", "LuukkuProtocol"],
+            name: "LuukkuServerTests",
+            dependencies: [
+                "LuukkuServer", "LuukkuCore", "LuukkuProtocol", "LuukkuLedger", "LuukkuRelay", "LuukkuTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "LuukkuProtocolTests",

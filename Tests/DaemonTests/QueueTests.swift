@@ -28,12 +28,11 @@ import Testing
         tree["server"] = server
     }
 
-    @Test func declineAndRingNoAnswerPutTheTicketBackAtItsPlace() async throws {
+    /// A decline over the wire and into the ledger. The answer time and ring-no-answer themselves are
+    /// policies, tested on a manual clock (BrokerPolicyTests); nothing here waits on a timer.
+    @Test func aDeclinePutsTheTicketBackAtItsPlace() async throws {
         let daemon = try await Daemon.start { tree in
-            Self.server(&tree) { server in
-                server["maxMissedOffers"] = 1
-                server["timeouts"] = ["offerAnswer": 1, "wrapUp": 60, "resumeGrace": 30, "drain": 60]
-            }
+            Self.server(&tree) { server in server["maxMissedOffers"] = 1 }
         }
         let first = try await daemon.connect("terminal-parainen")
         let second = try await daemon.connect("terminal-mikkeli")
@@ -46,7 +45,6 @@ import Testing
         try await expert.becomeAvailable()
         let offer = try await expert.expectOffer()
         #expect(offer.ticketID == a.ticketID)
-        // Declined at once: the 1 s answer time must not run out on a loaded machine first.
         expert.send(.decline(.with { $0.ticketID = a.ticketID }))
         _ = try await first.expectQueueStatus { $0.offered }
         let away = try await expert.expectPresence(.away)
@@ -55,21 +53,17 @@ import Testing
         #expect(back.position == 1 && back.ticketID == a.ticketID)
         _ = try await second.expectQueueStatus { $0.position == 2 && $0.expertsOnline == 1 }
 
-        // Available again: the same ticket, first in line, rings out.
+        // Available again: the same ticket, first in line, is offered again.
         try await expert.becomeAvailable()
         let again = try await expert.expectOffer()
-        #expect(again.ticketID == a.ticketID && again.answerWithinMs <= 1_000)
-        let withdrawn = try await expert.expectOfferWithdrawn()
-        #expect(withdrawn.ticketID == a.ticketID && withdrawn.reason == .timedOut)
-        #expect(try await expert.expectPresence(.away).awayReason == .noAnswer)
-        let backAgain = try await first.expectQueueStatus { !$0.offered }
-        #expect(backAgain.position == 1)
+        #expect(again.ticketID == a.ticketID)
 
         for client in [first, second, expert] { await client.goodbye() }
         #expect(await daemon.terminate() == 0)
         let ledger = try daemon.ledger()
         let stamp = try #require(UInt64(a.ticketID.dropFirst(2)))
-        #expect(try await ledger.offerAnswers(run: 1, ticket: stamp) == ["declined", "no-answer"])
+        // The second offer stood when the customer said Goodbye: it was withdrawn.
+        #expect(try await ledger.offerAnswers(run: 1, ticket: stamp) == ["declined", "withdrawn"])
     }
 
     @Test func cancelIsRecordedAndResumeKeepsThePlace() async throws {
@@ -118,28 +112,6 @@ import Testing
         #expect(outcomes[b.ticketID] == "cancelled/customer")
         #expect(outcomes[a.ticketID] == "cancelled/customer")  // Goodbye: the customer left
         #expect(outcomes[c.ticketID] == "cancelled/customer")
-    }
-
-    @Test func aTerminalThatDisconnectsWhileWaitingLosesItsTicketAfterTheGrace() async throws {
-        let daemon = try await Daemon.start { tree in
-            Self.server(&tree) { server in
-                server["timeouts"] = ["offerAnswer": 20, "wrapUp": 60, "resumeGrace": 1, "drain": 60]
-            }
-        }
-        let first = try await daemon.connect("terminal-parainen")
-        let second = try await daemon.connect("terminal-mikkeli")
-        let a = try await Self.request(first, "poliisi", "fi")
-        let b = try await Self.request(second, "poliisi", "fi")
-        #expect(b.position == 2)
-        await first.drop()
-        // When the grace runs out the first ticket closes, and the second moves up.
-        let moved = try await second.expectQueueStatus { $0.position == 1 }
-        #expect(moved.ticketID == b.ticketID)
-        await second.goodbye()
-        #expect(await daemon.terminate() == 0)
-        let tickets = try await daemon.ledger().tickets()
-        let first1 = try #require(tickets.first { "t-\($0.stamp)" == a.ticketID })
-        #expect(first1.outcome == "cancelled" && first1.reason == "connection-lost")
     }
 
     /// A terminal process killed with -9 leaves without a TLS close: its party still gets the resume grace and
