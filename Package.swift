@@ -233,6 +233,14 @@ let package = Package(
 
         .testTarget(
             name: "LuukkuCoreTests", dependencies: ["LuukkuCore", "LuukkuTestSupport"], swiftSettings: strictSettings),
+        // The clients' shared session model (no connection), and the full-screen console's state and screen as the
+        // values they are (the executable's module, imported @testable).
+        .testTarget(
+            name: "LuukkuClientTests", dependencies: ["LuukkuClient", "LuukkuCore", "LuukkuProtocol"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "ConsoleTests", dependencies: ["luukku-console", "LuukkuClient", "LuukkuProtocol", "LuukkuMedia"],
+            swiftSettings: strictSettings),
         // The broker's policies on a manual clock and a seeded random source: no socket, no timer, no disk.
         .testTarget(
             name: "LuukkuBrokerTests",

@@ -4,7 +4,9 @@ import LuukkuMedia
 import LuukkuProtocol
 
 /// What the full-screen console shows, as a value: the daemon's frames and the expert's keys change it, and
-/// ``ConsoleScreen`` draws it. No I/O here; times are `ContinuousClock` instants given by the caller.
+/// ``ConsoleScreen`` draws it. No I/O here; times are `ContinuousClock` instants given by the caller. Where the
+/// shift stands, and so which keys send what, is the shared client model's (``shift``); the rest is what the
+/// screen shows of it (countdowns, figures, the last event).
 struct ConsoleState {
     typealias Instant = ContinuousClock.Instant
 
@@ -40,6 +42,8 @@ struct ConsoleState {
         var negotiated = ""
     }
 
+    /// The expert's side of the protocol: the phase, and the frames each key may send now.
+    var shift = ClientSessionStateMachine(role: .expert)
     var identity: String
     var displayName: String
     var agency: String
@@ -64,8 +68,9 @@ struct ConsoleState {
         languages = welcome.skills.map(\.language)
     }
 
-    /// The daemon's frame at `now`.
-    mutating func apply(_ frame: Luukku_V1_Envelope, now: Instant) {
+    /// The daemon's frame at `now`; what the console carries out (media, exit) is the model's events.
+    @discardableResult
+    mutating func apply(_ frame: Luukku_V1_Envelope, now: Instant) -> [ClientSessionStateMachine.Event] {
         switch frame.message {
         case .presenceStatus(let status):
             presence = status.presence
@@ -124,6 +129,7 @@ struct ConsoleState {
         default:
             break
         }
+        return shift.received(frame)
     }
 
     /// The presence's entry in the text table.

@@ -63,7 +63,7 @@ enum ConsoleText {
         case .keysAway: ("a vapaa  q lopeta", "a ledig  q avsluta", "a available  q quit")
         case .keysOffer: ("y vastaa  n hylkää  q lopeta", "y svara  n avböj  q avsluta", "y accept  n decline  q quit")
         case .keysSession: ("h lopeta puhelu", "h lägg på", "h hang up")
-        case .keysWrapUp: ("r valmis  w poissa", "r klar  w borta", "r ready  w away")
+        case .keysWrapUp: ("r valmis", "r klar", "r ready")
         case .chooseReason: ("Poissaolon syy:", "Orsak till frånvaro:", "Reason for away:")
         case .cancel: ("Esc peru", "Esc avbryt", "Esc cancel")
         case .seconds: ("s", "s", "s")

@@ -61,16 +61,13 @@ struct FullScreenConsole {
             let screen = ConsoleScreen(language: language, color: color, width: size.width, height: size.height)
             terminal.write(screen.frame(state, now: .now))
         }
-        connection.send(.setPresence(.with { $0.presence = .available }))
+        if let available = state.shift.setAvailable() { connection.send(available) }
         draw()
         for await event in events {
+            var changes: [ClientSessionStateMachine.Event] = []
             switch event {
             case .closed:
-                media?.stop(linger: .zero)
-                await mediaEnded?.value
-                terminal.restore()
-                say("luukku-console: \(ConsoleText.daemonClosed.text(language))")
-                throw ExitCode(69)
+                changes = state.shift.connectionClosed()
             case .tick:
                 if let running = media, state.session != nil {
                     if let report = running.testReport { state.session?.media = report }
@@ -85,12 +82,8 @@ struct FullScreenConsole {
                 media = nil
                 state.noticeDetail = outcome.failure.map { "media: \($0)" } ?? outcome.summary
                 if let file = options.media.mediaReport { try? outcome.write(to: file) }
-                if outcome.failure != nil, let session = state.session, session.id == endedSession {
-                    connection.send(
-                        .hangup(
-                            .with {
-                                $0.sessionID = session.id; $0.reason = .expertEnded
-                            }))
+                if outcome.failure != nil, let hangup = state.shift.hangUp(session: endedSession) {
+                    connection.send(hangup)
                 }
             case .key(let key):
                 if try await handle(key, &state) {
@@ -99,8 +92,12 @@ struct FullScreenConsole {
                     return
                 }
             case .frame(let frame):
-                state.apply(frame, now: .now)
-                switch frame.message {
+                changes = state.apply(frame, now: .now)
+            }
+            for change in changes {
+                switch change {
+                case .send(let message):
+                    connection.send(message)
                 case .sessionStarted(let started):
                     if let previous = media {
                         // The last session's media still lingers: it ends first (its child may hold the camera).
@@ -112,19 +109,21 @@ struct FullScreenConsole {
                         let id = started.sessionID
                         mediaEnded = Task { sink.yield(.mediaDone(await running.run(), running, session: id)) }
                     }
-                case .hangup:
+                case .sessionEnded:
                     media?.stop()
-                case .presenceStatus(let status) where status.presence == .wrapUp:
-                    media?.stop()
-                case .goodbye(let goodbye):
+                case .offered, .wrapUpStarted, .feedbackRequested:
+                    break  // shown by the state; the expert answers with a key
+                case .closed(let closure):
                     media?.stop(linger: .zero)
                     await mediaEnded?.value
-                    // As in line mode: the daemon sent this expert away (kicked, revoked, shutdown): exit 69.
                     terminal.restore()
-                    say("luukku-console: the daemon said goodbye: \(goodbye.reason)")
+                    // As in line mode: the daemon went or sent this expert away (kicked, revoked, shutdown): exit 69.
+                    switch closure {
+                    case .goodbye(let reason): say("luukku-console: the daemon said goodbye: \(reason)")
+                    case .refused: say("luukku-console: the daemon refused: \(state.noticeDetail)")
+                    default: say("luukku-console: \(ConsoleText.daemonClosed.text(language))")
+                    }
                     throw ExitCode(69)
-                default:
-                    break
                 }
             }
             draw()
@@ -137,40 +136,33 @@ struct FullScreenConsole {
         if state.choosingReason, ![UInt8(ascii: "q"), 3, 4].contains(key) {
             state.choosingReason = false
             if let digit = Int(String(UnicodeScalar(key))), (1...ConsoleState.reasons.count).contains(digit) {
-                let reason = ConsoleState.reasons[digit - 1].1
-                connection.send(
-                    .setPresence(
-                        .with {
-                            $0.presence = .away; $0.awayReason = reason
-                        }))
+                if let away = state.shift.setAway(ConsoleState.reasons[digit - 1].1) { connection.send(away) }
             }
             return false
         }
+        var message: Luukku_V1_Envelope.OneOf_Message?
         switch key {
         case UInt8(ascii: "q"), 3, 4:  // q, Ctrl-C, Ctrl-D
+            state.shift.leave()
             await connection.goodbye()
             return true
         case UInt8(ascii: "a"):
-            connection.send(.setPresence(.with { $0.presence = .available }))
+            message = state.shift.setAvailable()
         case UInt8(ascii: "w"):
-            state.choosingReason = true
+            // The daemon refuses away with an offer, in a session and in wrap-up: the menu does not open then.
+            state.choosingReason = state.shift.canSetPresence
         case UInt8(ascii: "y"), 13:
-            if let offer = state.offer { connection.send(.accept(.with { $0.ticketID = offer.ticket })) }
+            message = state.shift.accept()
         case UInt8(ascii: "n"):
-            if let offer = state.offer { connection.send(.decline(.with { $0.ticketID = offer.ticket })) }
+            message = state.shift.decline()
         case UInt8(ascii: "h"):
-            if let session = state.session {
-                connection.send(
-                    .hangup(
-                        .with {
-                            $0.sessionID = session.id; $0.reason = .expertEnded
-                        }))
-            }
+            message = state.shift.hangUp()
         case UInt8(ascii: "r"):
-            if let wrapUp = state.wrapUp { connection.send(.wrapUpDone(.with { $0.sessionID = wrapUp.session })) }
+            message = state.shift.wrapUpDone()
         default:
             break
         }
+        if let message { connection.send(message) }
         return false
     }
 
@@ -186,11 +178,7 @@ struct FullScreenConsole {
             return nil
         case .failed(let error):
             state.noticeDetail = "media: \(error)"
-            connection.send(
-                .hangup(
-                    .with {
-                        $0.sessionID = started.sessionID; $0.reason = .expertEnded
-                    }))
+            if let hangup = state.shift.hangUp() { connection.send(hangup) }
             return nil
         }
     }

@@ -118,7 +118,6 @@ struct LuukkuConsole: AsyncParsableCommand {
         let welcome = connection.welcome
         let skills = welcome.skills.map { "\($0.agency)/\($0.language)" }.joined(separator: ", ")
         say("logged in as \(welcome.identity) (\(welcome.displayName)), queues \(skills)")
-        connection.send(.setPresence(.with { $0.presence = .available }))
         try await ExpertLoop(connection: connection, options: self).run()
     }
 }
@@ -153,23 +152,29 @@ struct ExpertLoop {
         // Ctrl-C or SIGTERM: the session's media stops (and its GStreamer child), Goodbye, then exit.
         let signalSources = ClientSignals.handle { sink.yield(.signal($0)) }
         defer { for source in signalSources { source.cancel() } }
-        var offer: String?
-        var session: String?
+        // Where the shift stands and what may be sent: the shared client model (docs/terminal.md, "One session model").
+        var shift = ClientSessionStateMachine(role: .expert)
+        if let available = shift.setAvailable() { connection.send(available) }
         var media: SessionMedia?
         /// The running media's task, to wait for its end (its child reaped) before the next session's media starts.
         var mediaTask: Task<Void, Never>?
         var interrupted: Int32?
+        /// Sends what the model allows; a command it does not allow now is answered here, not by the daemon.
+        func send(_ message: Luukku_V1_Envelope.OneOf_Message?, or refusal: String? = nil) {
+            if let message { connection.send(message) } else if let refusal { say(refusal) }
+        }
         for await event in events {
+            var changes: [ClientSessionStateMachine.Event] = []
             switch event {
             case .closed:
-                media?.stop(linger: .zero)
                 say("luukku-console: the daemon closed the connection")
-                throw ExitCode(69)
+                changes = shift.connectionClosed()
             case .signal(let number):
                 guard interrupted == nil else { continue }
                 interrupted = number
                 say("luukku-console: interrupted; logging out")
                 guard let running = media else {
+                    shift.leave()
                     await connection.goodbye()
                     throw ExitCode(128 + number)
                 }
@@ -182,24 +187,23 @@ struct ExpertLoop {
                     interrupted = 0
                     continue
                 }
+                shift.leave()
                 await connection.goodbye()
                 return
             case .line("a"):
-                if let offer { connection.send(.accept(.with { $0.ticketID = offer })) }
+                send(shift.accept(), or: "no offer to accept")
             case .line("d"):
-                if let offer { connection.send(.decline(.with { $0.ticketID = offer })) }
+                send(shift.decline(), or: "no offer to decline")
             case .line("h"):
-                if let session { hangUp(session) }
+                send(shift.hangUp(), or: "no session to hang up")
             case .line("r"):
-                connection.send(.wrapUpDone(.with { $0.sessionID = session ?? "" }))
+                send(shift.wrapUpDone(), or: "not in wrap-up")
             case .line("away"):
-                connection.send(
-                    .setPresence(
-                        .with {
-                            $0.presence = .away; $0.awayReason = .break
-                        }))
+                send(shift.setAway(.break), or: "not now: finish the offer, session or wrap-up first")
             case .line("available"):
-                connection.send(.setPresence(.with { $0.presence = .available }))
+                send(
+                    shift.setAvailable(),
+                    or: shift.canSetPresence ? nil : "not now: finish the offer, session or wrap-up first")
             case .line(let other):
                 if !other.isEmpty { say("unknown command '\(other)': a, d, h, r, away, available, q") }
             case .tick:
@@ -220,41 +224,26 @@ struct ExpertLoop {
                     do { try outcome.write(to: file) } catch { say("luukku-console: cannot write \(file): \(error)") }
                 }
                 if let number = interrupted, media == nil {
+                    shift.leave()
                     await connection.goodbye()
                     if number == 0 { return }
                     throw ExitCode(128 + number)
                 }
                 // Media that failed (a busy camera) cannot carry the session: it ends.
-                if current, outcome.failure != nil, session == endedSession { hangUp(endedSession) }
+                if current, outcome.failure != nil { send(shift.hangUp(session: endedSession)) }
             case .hangUpTimer(let id):
-                if session == id { hangUp(id) }
+                send(shift.hangUp(session: id))
             case .frame(let frame):
-                switch frame.message {
-                case .presenceStatus(let status):
-                    say("presence: \(status.presence)" + (status.presence == .away ? " (\(status.awayReason))" : ""))
-                    if status.presence == .wrapUp {
-                        // The session is over (after this expert's own Hangup no Hangup frame comes back).
-                        media?.stop()
-                        if options.autoAccept { connection.send(.wrapUpDone(.with { $0.sessionID = session ?? "" })) }
-                    }
-                case .queueSnapshot(let snapshot):
-                    let queues = snapshot.queues.map {
-                        "\($0.queue.agency)/\($0.queue.language): \($0.depth) waiting, oldest \($0.oldestWaitSeconds) s"
-                    }
-                    say("queues: " + queues.joined(separator: "; "))
-                case .offer(let new):
-                    offer = new.ticketID
-                    say(
-                        "offer \(new.ticketID): \(new.servicePointName) (\(new.servicePointID)), \(new.agency)/"
-                            + "\(new.language), waited \(new.waitedSeconds) s; answer within "
-                            + "\(new.answerWithinMs / 1_000) s" + (options.autoAccept ? "" : " (a / d)"))
-                    if options.autoAccept { connection.send(.accept(.with { $0.ticketID = new.ticketID })) }
-                case .offerWithdrawn(let withdrawn):
-                    say("offer \(withdrawn.ticketID) withdrawn: \(withdrawn.reason)")
-                    offer = nil
+                present(frame)
+                changes = shift.received(frame)
+            }
+            for change in changes {
+                switch change {
+                case .send(let message):
+                    connection.send(message)
+                case .offered:
+                    if options.autoAccept { send(shift.accept()) }
                 case .sessionStarted(let started):
-                    session = started.sessionID
-                    offer = nil
                     if let previous = media {
                         // The last session's media still lingers: it ends now, and its child with it (it may hold
                         // the camera), before this session's starts.
@@ -262,55 +251,90 @@ struct ExpertLoop {
                         await mediaTask?.value
                         media = nil
                     }
-                    say(
-                        "session \(started.sessionID) with \(started.servicePointName), \(started.language); "
-                            + "media via \(started.relayHost):\(started.relayPort)")
-                    switch ConsoleMedia.start(started, options: options) {
-                    case .sdp(let text):
-                        say(text)
-                    case .failed(let error):
-                        say("luukku-console: media cannot start (\(error)); hanging up")
-                        hangUp(started.sessionID)
-                    case .running(let running, let notes):
-                        say("media: \(SessionMedia.describe(started))")
-                        for note in notes { say("media: \(note)") }
-                        media = running
-                        let id = started.sessionID
-                        mediaTask = Task { sink.yield(.media(await running.run(), running, session: id)) }
-                        if options.media.media == .real {
-                            Task {
-                                try? await Task.sleep(for: .seconds(1))
-                                sink.yield(.tick)
-                            }
-                        }
-                    }
-                    if let seconds = options.hangUpAfter {
-                        let id = started.sessionID
-                        Task {
-                            try? await Task.sleep(for: .seconds(seconds))
-                            sink.yield(.hangUpTimer(id))
-                        }
-                    }
-                case .hangup(let hangup):
-                    say("session \(hangup.sessionID) ended: \(hangup.reason)")
+                    media = startMedia(started, &shift, sink, &mediaTask)
+                case .sessionEnded:
                     media?.stop()
-                case .error(let error):
-                    say("error: \(error.code) \(error.message)")
-                case .goodbye(let goodbye):
-                    say("the daemon said goodbye: \(goodbye.reason)")
-                default:
-                    continue
+                case .wrapUpStarted:
+                    if options.autoAccept { send(shift.wrapUpDone()) }
+                case .feedbackRequested:
+                    continue  // a terminal's
+                case .closed(.left):
+                    return
+                case .closed:
+                    // The daemon sent this expert away, refused it, or went: the media ends (its child reaped).
+                    media?.stop(linger: .zero)
+                    await mediaTask?.value
+                    throw ExitCode(69)
                 }
             }
         }
     }
 
-    private func hangUp(_ session: String) {
-        connection.send(
-            .hangup(
-                .with {
-                    $0.sessionID = session; $0.reason = .expertEnded
-                }))
+    /// The daemon's frame in words, one line each (scripts and the tests read them).
+    private func present(_ frame: Luukku_V1_Envelope) {
+        switch frame.message {
+        case .presenceStatus(let status):
+            say("presence: \(status.presence)" + (status.presence == .away ? " (\(status.awayReason))" : ""))
+        case .queueSnapshot(let snapshot):
+            let queues = snapshot.queues.map {
+                "\($0.queue.agency)/\($0.queue.language): \($0.depth) waiting, oldest \($0.oldestWaitSeconds) s"
+            }
+            say("queues: " + queues.joined(separator: "; "))
+        case .offer(let new):
+            say(
+                "offer \(new.ticketID): \(new.servicePointName) (\(new.servicePointID)), \(new.agency)/"
+                    + "\(new.language), waited \(new.waitedSeconds) s; answer within "
+                    + "\(new.answerWithinMs / 1_000) s" + (options.autoAccept ? "" : " (a / d)"))
+        case .offerWithdrawn(let withdrawn):
+            say("offer \(withdrawn.ticketID) withdrawn: \(withdrawn.reason)")
+        case .sessionStarted(let started):
+            say(
+                "session \(started.sessionID) with \(started.servicePointName), \(started.language); "
+                    + "media via \(started.relayHost):\(started.relayPort)")
+        case .hangup(let hangup):
+            say("session \(hangup.sessionID) ended: \(hangup.reason)")
+        case .error(let error):
+            say("error: \(error.code) \(error.message)")
+        case .goodbye(let goodbye):
+            say("the daemon said goodbye: \(goodbye.reason)")
+        default:
+            break
+        }
+    }
+
+    /// The session's media (its task in `task`), or the SDP file; media that cannot start ends the session.
+    private func startMedia(
+        _ started: Luukku_V1_SessionStarted, _ shift: inout ClientSessionStateMachine,
+        _ sink: AsyncStream<Event>.Continuation, _ task: inout Task<Void, Never>?
+    ) -> SessionMedia? {
+        var running: SessionMedia?
+        switch ConsoleMedia.start(started, options: options) {
+        case .sdp(let text):
+            say(text)
+        case .failed(let error):
+            say("luukku-console: media cannot start (\(error)); hanging up")
+            if let hangup = shift.hangUp() { connection.send(hangup) }
+        case .running(let media, let notes):
+            say("media: \(SessionMedia.describe(started))")
+            for note in notes { say("media: \(note)") }
+            running = media
+            let id = started.sessionID
+            task = Task { sink.yield(.media(await media.run(), media, session: id)) }
+            if options.media.media == .real {
+                Task {
+                    try? await Task.sleep(for: .seconds(1))
+                    sink.yield(.tick)
+                }
+            }
+        }
+        if let seconds = options.hangUpAfter {
+            let id = started.sessionID
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                sink.yield(.hangUpTimer(id))
+            }
+        }
+        return running
     }
 }
 

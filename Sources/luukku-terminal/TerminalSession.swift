@@ -41,64 +41,54 @@ struct TerminalSession {
         // the customer's), and only then does the terminal exit.
         let signalSources = ClientSignals.handle { sink.yield(.signal($0)) }
         defer { for source in signalSources { source.cancel() } }
-        let requestID = connection.send(
-            .requestService(
-                .with {
-                    $0.agency = options.agency
-                    $0.language = options.language
-                    $0.serviceCode = options.service
-                }))
-        if let seconds = options.cancelAfter {
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                sink.yield(.cancelTimer)
-            }
+        // Where the visit stands and what may be sent: the shared client model (docs/terminal.md, "One session model").
+        var visit = ClientSessionStateMachine(role: .terminal)
+        if let request = visit.request(agency: options.agency, language: options.language, service: options.service) {
+            connection.send(request)
         }
-        var ticket = ""
+        if let seconds = options.cancelAfter { schedule(.cancelTimer, after: seconds, sink) }
         var media = Media()
-        var sessionID = ""
-        var hungUp = false
-        var cancelPending = false
-        var done = false  // the session ended and its FeedbackRequest was answered
+        var completed = false  // the session ended and its FeedbackRequest was answered
         var interrupted: Int32?
         func finish(_ status: Int32) async -> Int32 {
+            visit.leave()
             await connection.goodbye()
             return media.failed && status == 0 ? Exit.mediaFailed : status
         }
+        func send(_ message: Luukku_V1_Envelope.OneOf_Message?) {
+            guard let message else { return }
+            switch message {
+            case .cancelRequest(let cancel): say("cancelling \(cancel.ticketID)")
+            case .hangup(let hangup): say("hanging up \(hangup.sessionID)")
+            default: break
+            }
+            connection.send(message)
+        }
         for await event in events {
+            var changes: [ClientSessionStateMachine.Event] = []
             switch event {
             case .closed:
-                media.running?.stop(linger: .zero)
                 say("luukku-terminal: the daemon closed the connection")
-                return Exit.unreachable
+                changes = visit.connectionClosed()
             case .signal(let number):
                 guard interrupted == nil else { continue }
                 interrupted = number
                 say("luukku-terminal: interrupted; ending the session")
                 guard let running = media.running, !media.finished else {
+                    visit.leave()
                     await connection.goodbye()
                     return 128 + number
                 }
                 running.stop(linger: .zero)  // its outcome ends the loop below
             case .cancelTimer:
-                guard sessionID.isEmpty else { continue }
-                guard !ticket.isEmpty else {
-                    cancelPending = true  // sent as soon as the ticket id is known
-                    continue
-                }
-                say("cancelling \(ticket)")
-                connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
+                send(visit.cancel())  // before the ticket id is known, the model sends it with the first QueueStatus
             case .timeUp:
-                hangUp(sessionID, &hungUp)
+                send(visit.hangUp())
                 media.running?.stop()
             case .tick:
                 guard let running = media.running, !media.finished else { continue }
                 say(running.progressLine)
-                let next = sink
-                Task {
-                    try? await Task.sleep(for: .seconds(1))
-                    next.yield(.tick)
-                }
+                schedule(.tick, after: 1, sink)
             case .mediaDone(let outcome):
                 media.finished = true
                 say(outcome.summary)
@@ -110,90 +100,104 @@ struct TerminalSession {
                     do { try outcome.write(to: file) } catch { say("luukku-terminal: cannot write \(file): \(error)") }
                 }
                 if let number = interrupted {
+                    visit.leave()
                     await connection.goodbye()
                     return 128 + number
                 }
-                hangUp(sessionID, &hungUp)
-                if done { return await finish(0) }
+                send(visit.hangUp())
+                if completed { return await finish(0) }
             case .frame(let frame):
-                switch frame.message {
-                case .error(let error):
-                    say("luukku-terminal: the daemon refused: \(error.code) \(error.message)")
-                    if frame.correlationID == requestID || error.fatal {
-                        await connection.goodbye()
-                        return error.code == .queueClosed ? Exit.queueClosed : Exit.refused
-                    }
-                case .queueStatus(let status):
-                    ticket = status.ticketID
-                    say(describe(status))
-                    if cancelPending {
-                        cancelPending = false
-                        say("cancelling \(ticket)")
-                        connection.send(.cancelRequest(.with { $0.ticketID = ticket }))
-                    }
-                case .ticketClosed(let closed):
-                    say("ticket \(closed.ticketID) closed: \(closed.reason)")
-                    await connection.goodbye()
-                    return closed.reason == .cancelled ? 0 : Exit.queueClosed
+                present(frame)
+                changes = visit.received(frame)
+            }
+            for change in changes {
+                switch change {
+                case .send(let message):
+                    send(message)
                 case .sessionStarted(let started):
-                    sessionID = started.sessionID
-                    say(
-                        "session \(started.sessionID) with \(started.expertDisplayName) (\(started.expertAgency)); "
-                            + "media via \(started.relayHost):\(started.relayPort)")
-                    if let file = options.sdp {
-                        writeSDP(started, to: file)
-                        schedule(.timeUp, after: options.mediaSeconds, sink)
-                        continue
-                    }
-                    let chosen = options.media.options(defaultColor: Request.patternColor, defaultTone: Request.tone)
-                    say("media: \(SessionMedia.describe(started))")
-                    if options.media.media == .real {
-                        for note in chosen.notes { say("media: \(note)") }
-                    }
-                    do {
-                        let running = try SessionMedia(
-                            started, mode: options.media.media, options: chosen.options,
-                            testPackets: options.mediaSeconds * TestMedia.packetsPerSecond)
-                        media.running = running
-                        Task { sink.yield(.mediaDone(await running.run())) }
-                        if options.media.media == .real {
-                            schedule(.timeUp, after: options.mediaSeconds, sink)
-                            schedule(.tick, after: 1, sink)
-                        }
-                    } catch {
-                        media.failed = true
-                        media.finished = true
-                        say("luukku-terminal: media cannot start: \(error)")
-                        hangUp(sessionID, &hungUp)
-                    }
-                case .hangup(let hangup):
-                    say("the session ended: \(hangup.reason)")
-                    hungUp = true
+                    startMedia(started, &media, &visit, sink, send)
+                case .sessionEnded:
                     media.running?.stop()
-                case .feedbackRequest(let request):
-                    if let rating = options.feedback {
-                        connection.send(
-                            .feedback(
-                                .with {
-                                    $0.sessionID = request.sessionID
-                                    $0.rating = UInt32(rating)
-                                    $0.comment = options.comment
-                                }))
-                        say("feedback \(rating) sent for \(request.sessionID)")
+                case .feedbackRequested(let session):
+                    if let rating = options.feedback,
+                        let feedback = visit.feedback(rating: UInt32(rating), comment: options.comment)
+                    {
+                        connection.send(feedback)
+                        say("feedback \(rating) sent for \(session)")
                     }
-                    done = true
+                case .closed(.completed):
+                    completed = true
                     if media.running != nil, !media.finished { continue }  // its figures come first
                     return await finish(0)
-                case .goodbye(let goodbye):
+                case .closed(.ticketClosed(let reason)):
                     media.running?.stop(linger: .zero)
-                    say("the daemon said goodbye: \(goodbye.reason)")
+                    await connection.goodbye()
+                    return reason == .cancelled ? 0 : Exit.queueClosed
+                case .closed(.refused(let code)):
+                    media.running?.stop(linger: .zero)
+                    await connection.goodbye()
+                    return code == .queueClosed ? Exit.queueClosed : Exit.refused
+                case .closed(.goodbye):
+                    media.running?.stop(linger: .zero)
                     return Exit.queueClosed
-                default:
-                    continue
+                case .closed(.connectionLost), .closed(.left):
+                    media.running?.stop(linger: .zero)
+                    return Exit.unreachable
+                case .offered, .wrapUpStarted:
+                    continue  // an expert's
                 }
             }
         }
         return Exit.unreachable
+    }
+
+    /// The daemon's frame in words, one line each (scripts and the tests read them).
+    private func present(_ frame: Luukku_V1_Envelope) {
+        switch frame.message {
+        case .error(let error): say("luukku-terminal: the daemon refused: \(error.code) \(error.message)")
+        case .queueStatus(let status): say(describe(status))
+        case .ticketClosed(let closed): say("ticket \(closed.ticketID) closed: \(closed.reason)")
+        case .sessionStarted(let started):
+            say(
+                "session \(started.sessionID) with \(started.expertDisplayName) (\(started.expertAgency)); "
+                    + "media via \(started.relayHost):\(started.relayPort)")
+        case .hangup(let hangup): say("the session ended: \(hangup.reason)")
+        case .goodbye(let goodbye): say("the daemon said goodbye: \(goodbye.reason)")
+        default: break
+        }
+    }
+
+    /// The session's media, or with `--sdp` the receiver's SDP file; media that cannot start ends the session.
+    private func startMedia(
+        _ started: Luukku_V1_SessionStarted, _ media: inout Media, _ visit: inout ClientSessionStateMachine,
+        _ sink: AsyncStream<Event>.Continuation, _ send: (Luukku_V1_Envelope.OneOf_Message?) -> Void
+    ) {
+        if let file = options.sdp {
+            writeSDP(started, to: file)
+            schedule(.timeUp, after: options.mediaSeconds, sink)
+            return
+        }
+        let chosen = options.media.options(defaultColor: Request.patternColor, defaultTone: Request.tone)
+        say("media: \(SessionMedia.describe(started))")
+        if options.media.media == .real {
+            for note in chosen.notes { say("media: \(note)") }
+        }
+        do {
+            let running = try SessionMedia(
+                started, mode: options.media.media, options: chosen.options,
+                testPackets: options.mediaSeconds * TestMedia.packetsPerSecond)
+            media.running = running
+            Task { sink.yield(.mediaDone(await running.run())) }
+            if options.media.media == .real {
+                schedule(.timeUp, after: options.mediaSeconds, sink)
+                schedule(.tick, after: 1, sink)
+            }
+        } catch {
+            media.failed = true
+            media.finished = true
+            say("luukku-terminal: media cannot start: \(error)")
+            send(visit.hangUp())
+        }
     }
 
     private func schedule(_ event: Event, after seconds: Int, _ sink: AsyncStream<Event>.Continuation) {
@@ -224,19 +228,6 @@ struct TerminalSession {
         } catch {
             say("luukku-terminal: cannot prepare the SDP: \(error)")
         }
-    }
-
-    /// Ends the session from this side, once.
-    private func hangUp(_ session: String, _ hungUp: inout Bool) {
-        guard !hungUp, !session.isEmpty else { return }
-        hungUp = true
-        say("hanging up \(session)")
-        connection.send(
-            .hangup(
-                .with {
-                    $0.sessionID = session
-                    $0.reason = .customerEnded
-                }))
     }
 
     private func describe(_ status: Luukku_V1_QueueStatus) -> String {
