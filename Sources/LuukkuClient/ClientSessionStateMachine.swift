@@ -10,8 +10,10 @@ import LuukkuProtocol
 ///     terminal: connected -> requesting -> waiting <-> offered -> inSession -> wrapUp -> closed(.completed)
 ///     expert:   connected (available or away) -> offered -> inSession -> wrapUp -> connected ...
 ///
-/// Every phase can end in `closed` (a closed ticket, a refusal, the daemon's Goodbye, a lost connection, or the
-/// client leaving), and nothing leaves `closed`.
+/// A terminal's `wrapUp` comes only after the other side's Hangup: after its own, the FeedbackRequest moves it from
+/// `inSession` to `closed(.completed)`. Every phase can end in `closed` (a closed ticket, a refusal, the daemon's
+/// Goodbye, a lost connection, or the client leaving), and nothing leaves `closed`: frames and a lost connection
+/// after it are no events.
 public struct ClientSessionStateMachine: Sendable {
     public enum Role: Sendable, Equatable {
         case terminal, expert
@@ -97,8 +99,10 @@ public struct ClientSessionStateMachine: Sendable {
     public private(set) var cancelPending = false
     /// This side's `Hangup` for the current session has been sent.
     public private(set) var hangUpSent = false
-    /// This expert answered the ringing offer (Accept or Decline sent).
+    /// This expert answered the ringing offer (Accept or Decline sent) and no error has refused the answer.
     public private(set) var offerAnswered = false
+    /// This expert's `WrapUpDone` is on its way (until the next `PresenceStatus`).
+    public private(set) var wrapUpDoneSent = false
 
     public init(role: Role) {
         self.role = role
@@ -140,7 +144,10 @@ public struct ClientSessionStateMachine: Sendable {
         if isClosed { return [] }
         switch frame.message {
         case .queueStatus(let status) where role == .terminal: return queueStatus(status)
-        case .ticketClosed(let closed) where role == .terminal: return close(.ticketClosed(closed.reason))
+        case .ticketClosed(let closed) where role == .terminal:
+            // A ticket that became a session is not closed as a ticket (the session's end is its own).
+            guard phase == .requesting || ticket == closed.ticketID else { return [] }
+            return close(.ticketClosed(closed.reason))
         case .offer(let new): return offered(new)
         case .offerWithdrawn(let withdrawn):
             if phase == .offered(ticket: withdrawn.ticketID) { clearOffer() }
@@ -160,19 +167,19 @@ public struct ClientSessionStateMachine: Sendable {
         case .error(let error):
             // While requesting, the only thing this terminal has sent is its RequestService: the error is its answer.
             if error.fatal || phase == .requesting { return close(.refused(error.code)) }
+            // While offered, the only thing this expert can have sent is its answer: refused (OVERLOADED: the relay
+            // had no room; docs/protocol.md), the offer still stands and may be answered again.
+            if case .offered = phase, role == .expert { offerAnswered = false }
             return []
         case .goodbye(let goodbye): return close(.goodbye(goodbye.reason))
         default: return []
         }
     }
 
-    /// The connection ended: the client is done, unless it had left already.
+    /// The connection ended: the client is done, unless it was done already.
     public mutating func connectionClosed() -> [Event] {
-        if phase == .closed(.left) { return [] }
-        var events = endSession()
-        phase = .closed(.connectionLost)
-        events.append(.closed(.connectionLost))
-        return events
+        if isClosed { return [] }
+        return close(.connectionLost)
     }
 
     private mutating func queueStatus(_ status: Luukku_V1_QueueStatus) -> [Event] {
@@ -203,6 +210,7 @@ public struct ClientSessionStateMachine: Sendable {
 
     private mutating func presenceStatus(_ status: Luukku_V1_PresenceStatus) -> [Event] {
         presence = status.presence
+        wrapUpDoneSent = false
         switch status.presence {
         case .wrapUp:
             // After this expert's own Hangup no Hangup comes back: wrap-up is the session's end.
@@ -223,7 +231,7 @@ public struct ClientSessionStateMachine: Sendable {
     }
 
     private mutating func feedbackRequested(_ session: String) -> [Event] {
-        guard role == .terminal else { return [] }
+        guard role == .terminal, session == self.session || session == wrapUpSession else { return [] }
         var events = endSession()
         feedbackSession = session
         phase = .closed(.completed)
@@ -310,7 +318,7 @@ public struct ClientSessionStateMachine: Sendable {
             })
     }
 
-    /// The expert's `Accept` of the ringing offer, once.
+    /// The expert's `Accept` of the ringing offer, once (again after an error refused it).
     public mutating func accept() -> Luukku_V1_Envelope.OneOf_Message? {
         guard role == .expert, !offerAnswered, let ticket = offer?.ticketID else { return nil }
         offerAnswered = true
@@ -324,13 +332,14 @@ public struct ClientSessionStateMachine: Sendable {
         return .decline(.with { $0.ticketID = ticket })
     }
 
-    /// The expert's `WrapUpDone` for the session being wrapped up.
-    public func wrapUpDone() -> Luukku_V1_Envelope.OneOf_Message? {
-        guard role == .expert, let session = wrapUpSession else { return nil }
+    /// The expert's `WrapUpDone` for the session being wrapped up, once.
+    public mutating func wrapUpDone() -> Luukku_V1_Envelope.OneOf_Message? {
+        guard role == .expert, !wrapUpDoneSent, let session = wrapUpSession else { return nil }
+        wrapUpDoneSent = true
         return .wrapUpDone(.with { $0.sessionID = session })
     }
 
-    /// `SetPresence{AVAILABLE}`: at login, or back from away.
+    /// `SetPresence{AVAILABLE}`: at login, or back from away (nil when already available).
     public func setAvailable() -> Luukku_V1_Envelope.OneOf_Message? {
         guard canSetPresence, presence != .available else { return nil }
         return .setPresence(.with { $0.presence = .available })

@@ -197,13 +197,14 @@ struct ExpertLoop {
             case .line("h"):
                 send(shift.hangUp(), or: "no session to hang up")
             case .line("r"):
-                send(shift.wrapUpDone(), or: "not in wrap-up")
+                send(shift.wrapUpDone(), or: shift.wrapUpSession == nil ? "not in wrap-up" : "ready already sent")
             case .line("away"):
                 send(shift.setAway(.break), or: "not now: finish the offer, session or wrap-up first")
             case .line("available"):
                 send(
                     shift.setAvailable(),
-                    or: shift.canSetPresence ? nil : "not now: finish the offer, session or wrap-up first")
+                    or: shift.canSetPresence
+                        ? "already available" : "not now: finish the offer, session or wrap-up first")
             case .line(let other):
                 if !other.isEmpty { say("unknown command '\(other)': a, d, h, r, away, available, q") }
             case .tick:

@@ -69,6 +69,11 @@ struct TerminalSession {
             switch event {
             case .closed:
                 say("luukku-terminal: the daemon closed the connection")
+                if completed {
+                    // The visit is over (feedback asked for): its lingering media ends now and the exit is as usual.
+                    media.running?.stop(linger: .zero)
+                    continue
+                }
                 changes = visit.connectionClosed()
             case .signal(let number):
                 guard interrupted == nil else { continue }

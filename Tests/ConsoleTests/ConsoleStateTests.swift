@@ -145,7 +145,8 @@ import Testing
         #expect(wrapUp.contains("you hung up"), "\(wrapUp)")
         // The daemon refuses away in wrap-up, so the keys do not offer it.
         #expect(wrapUp.last == "Keys: r ready", "\(wrapUp)")
-        #expect(!state.shift.canSetPresence && state.shift.wrapUpDone() == .wrapUpDone(.with { $0.sessionID = "s-1" }))
+        let ready = state.shift.wrapUpDone()
+        #expect(!state.shift.canSetPresence && ready == .wrapUpDone(.with { $0.sessionID = "s-1" }))
 
         state.apply(Self.presence(.available), now: start + .seconds(120))
         #expect(state.wrapUp == nil && state.shift.phase == .connected)

@@ -238,6 +238,7 @@ import Testing
         #expect(shift.phase == .wrapUp(session: "s-4"))
         #expect(shift.setAway(.break) == nil, "the daemon refuses away in wrap-up")
         #expect(shift.wrapUpDone() == .wrapUpDone(.with { $0.sessionID = "s-4" }))
+        #expect(shift.wrapUpDone() == nil, "ready once, until the daemon answers")
         #expect(shift.received(Self.presence(.available)) == [])
         #expect(shift.phase == .connected && shift.wrapUpDone() == nil)
         #expect(
@@ -261,6 +262,38 @@ import Testing
         // The wrap-up time ran out: the daemon makes the expert available.
         #expect(shift.received(Self.presence(.available)) == [])
         #expect(shift.phase == .connected)
+    }
+
+    @Test func anAnswerTheDaemonRefusedMayBeGivenAgain() {
+        var shift = Machine(role: .expert)
+        _ = shift.received(Self.offer("t-2"))
+        #expect(shift.accept() == .accept(.with { $0.ticketID = "t-2" }))
+        // The relay had no room for the session's legs: the offer still stands (docs/protocol.md).
+        #expect(shift.received(Self.error(.overloaded)) == [])
+        #expect(shift.phase == .offered(ticket: "t-2"))
+        #expect(shift.accept() == .accept(.with { $0.ticketID = "t-2" }))
+        #expect(shift.decline() == nil)
+    }
+
+    @Test func anotherTicketsCloseOrSessionsFeedbackRequestEndsNothing() {
+        var visit = Machine(role: .terminal)
+        _ = visit.request(agency: "kela", language: "fi", service: "")
+        _ = visit.received(Self.queueStatus("t-1", position: 1))
+        let otherTicket = Self.frame(
+            .ticketClosed(
+                .with {
+                    $0.ticketID = "t-9"
+                    $0.reason = .expired
+                }))
+        #expect(visit.received(otherTicket) == [] && visit.ticket == "t-1")
+        _ = visit.received(Self.started("s-1"))
+        var ownTicket = otherTicket
+        ownTicket.ticketClosed.ticketID = "t-1"
+        #expect(visit.received(ownTicket) == [], "the ticket is a session now")
+        #expect(visit.received(Self.feedbackRequest("s-0")) == [] && visit.session == "s-1")
+        #expect(
+            visit.received(Self.feedbackRequest("s-1"))
+                == [.sessionEnded(session: "s-1"), .feedbackRequested(session: "s-1"), .closed(.completed)])
     }
 
     @Test func aWithdrawnOfferCannotBeAnswered() {
@@ -292,7 +325,8 @@ import Testing
         let goodbye = Self.frame(.goodbye(.with { $0.reason = .kicked }))
         #expect(shift.received(goodbye) == [.sessionEnded(session: "s-8"), .closed(.goodbye(.kicked))])
         #expect(shift.received(Self.offer("t-9")) == [], "nothing after the end")
-        #expect(shift.connectionClosed() == [.closed(.connectionLost)])
+        #expect(shift.connectionClosed() == [], "nor after a lost connection")
+        #expect(shift.phase == .closed(.goodbye(.kicked)))
     }
 
     @Test func aTerminalIgnoresAnExpertsFramesAndTheOtherWayRound() {
@@ -321,6 +355,7 @@ import Testing
             var hangUps: [String: Int] = [:]
             var answers: [String: Int] = [:]
             var closed = false
+            var stepsSinceClosed = 0
             for step in 0..<3_000 {
                 let session = "s-\(Int.random(in: 1...4, using: &random))"
                 let ticket = "t-\(Int.random(in: 1...4, using: &random))"
@@ -334,7 +369,9 @@ import Testing
                 case 5: events = machine.received(Self.presence(.wrapUp))
                 case 6: events = machine.received(Self.presence(.available))
                 case 7: events = machine.received(Self.feedbackRequest(session))
-                case 8: events = machine.received(Self.error(.invalidPresence))
+                case 8:
+                    events = machine.received(Self.error(.invalidPresence))
+                    for offered in answers.keys { answers[offered] = 0 }  // a refused answer may be given again
                 case 9 where Int.random(in: 0..<40, using: &random) == 0:
                     events = machine.received(Self.error(.overloaded, fatal: true))
                 case 10 where Int.random(in: 0..<40, using: &random) == 0: events = machine.connectionClosed()
@@ -384,8 +421,12 @@ import Testing
                 if let offer = machine.offer, machine.phase != .offered(ticket: offer.ticketID) {
                     failures.append("\(role) step \(step): offer \(offer.ticketID) in \(machine.phase)")
                 }
-                if closed { machine = Machine(role: role) }  // the next connection
-                if closed { (started, ended, hangUps, answers, closed) = ([], [], [:], [:], false) }
+                // A closed model is driven 20 steps more (nothing may follow), then the next connection starts.
+                if closed { stepsSinceClosed += 1 }
+                if stepsSinceClosed > 20 {
+                    machine = Machine(role: role)
+                    (started, ended, hangUps, answers, closed, stepsSinceClosed) = ([], [], [:], [:], false, 0)
+                }
             }
         }
         #expect(failures.isEmpty, "seed \(seed): \(failures.prefix(5))")
